@@ -1,0 +1,1 @@
+"""Everything that talks to a Lean process: protocol, one REPL, the pool, the sandbox, the project."""

@@ -1,0 +1,98 @@
+"""Finding a Lake project, its Lean version and manifest hash, and the command that starts its REPL."""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from bridge.config import BridgeConfig
+from bridge.errors import SetupError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class LeanProject:
+    path: Path
+
+    @property
+    def toolchain(self) -> str | None:
+        f = self.path / "lean-toolchain"
+        return f.read_text(encoding="utf-8").strip() if f.is_file() else None
+
+    @property
+    def lean_version(self) -> str | None:
+        """``v4.9.0`` from ``leanprover/lean4:v4.9.0``."""
+        tc = self.toolchain
+        return tc.rsplit(":", 1)[-1] if tc else None
+
+    def manifest_hash(self) -> str:
+        """sha256 of ``lake-manifest.json``: which Mathlib (and REPL) revisions a verdict was made with."""
+        f = self.path / "lake-manifest.json"
+        return hashlib.sha256(f.read_bytes()).hexdigest()[:16] if f.is_file() else "no-manifest"
+
+    def repl_binary(self) -> Path | None:
+        for cand in (
+            self.path / ".lake" / "packages" / "REPL" / ".lake" / "build" / "bin" / "repl",
+            self.path / ".lake" / "packages" / "repl" / ".lake" / "build" / "bin" / "repl",
+            self.path / ".lake" / "build" / "bin" / "repl",
+        ):
+            if cand.is_file():
+                return cand
+        return None
+
+    def mathlib_built(self) -> bool:
+        pkg = self.path / ".lake" / "packages" / "mathlib" / ".lake" / "build" / "lib"
+        return (pkg / "Mathlib.olean").is_file() or any(pkg.glob("**/Mathlib.olean")) if pkg.is_dir() else False
+
+    def repl_argv(self) -> list[str]:
+        """``lake env <repl>`` when the REPL is built (no rebuild check per start), else ``lake exe repl``."""
+        lake = shutil.which("lake") or "lake"
+        binary = self.repl_binary()
+        return [lake, "env", str(binary)] if binary else [lake, "exe", "repl"]
+
+
+def find_project(cfg: BridgeConfig) -> LeanProject:
+    """The configured project, else this repository (its ``lakefile.lean``), else an error."""
+    if cfg.lean_project is not None:
+        p = Path(cfg.lean_project).expanduser().resolve()
+        if not (p / "lakefile.lean").is_file() and not (p / "lakefile.toml").is_file():
+            raise SetupError(
+                f"--lean-project {p} is not a Lake project (no lakefile.lean or lakefile.toml)",
+                "point --lean-project at a directory with Mathlib and the REPL, or run `bridge setup`",
+            )
+        return LeanProject(p)
+    return LeanProject(REPO_ROOT)
+
+
+@dataclass
+class ReplLaunch:
+    argv: list[str]
+    cwd: Path
+    lean_version: str
+    manifest_hash: str
+
+
+def repl_launch(cfg: BridgeConfig) -> ReplLaunch:
+    """How to start a REPL: ``repl_cmd`` (split as a shell would) run in the project dir, or the project's."""
+    project = find_project(cfg)
+    version = cfg.lean_version or project.lean_version or "unknown"
+    if cfg.repl_cmd:
+        argv = shlex.split(cfg.repl_cmd)
+        if not argv:
+            raise SetupError("the REPL command is empty", "set --repl-cmd / BRIDGE_REPL_CMD to a command")
+        return ReplLaunch(argv, project.path, version, project.manifest_hash())
+    if shutil.which("lake") is None:
+        raise SetupError(
+            "no `lake` on PATH, so no Lean REPL can be started",
+            "install elan (curl https://raw.githubusercontent.com/leanprover/elan/master/elan-init.sh -sSf "
+            "| sh) and run `bridge setup`, or give --repl-cmd",
+        )
+    return ReplLaunch(project.repl_argv(), project.path, version, project.manifest_hash())
+
+
+def describe(argv: list[str]) -> str:
+    return shlex.join(argv)

@@ -1,0 +1,297 @@
+"""One REPL process: start it, send a request, read its answer, kill it.
+
+Driven over plain pipes (``subprocess`` + ``select``), not pexpect's pty: a pty in canonical mode cuts
+input lines at 4,095 bytes (a long proof is one JSON line), echoes input back, and mangles non-UTF-8
+bytes, while pipes carry any request size unchanged and let us read stdout as raw bytes and tell a
+REPL's malformed or non-UTF-8 output apart from our own decoding. ``benchmarks/bench_overhead.py``
+measures the pipe client against a bare pipe loop.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import json
+import os
+import select
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bridge.lean.protocol import (
+    Command,
+    CommandResponse,
+    ProtocolError,
+    ReplError,
+    Request,
+    Response,
+    UnpickleEnv,
+    encode_request,
+    loads,
+    parse_response,
+)
+
+
+class ReplFault(Exception):
+    """The process failed us: it died, hung, or spoke outside the protocol. ``kind`` says which."""
+
+    def __init__(self, kind: str, detail: str, evidence: str = ""):
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind  # "timeout" | "crashed" | "protocol" | "memory"
+        self.detail = detail
+        self.evidence = evidence
+
+
+@dataclass
+class ReplStats:
+    requests: int = 0
+    started_at: float = 0.0
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and its descendants (``lake env`` runs the REPL as a child)."""
+    total_kb = 0
+    stack = [pid]
+    seen = set()
+    while stack:
+        p = stack.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total_kb += int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    stack.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError, IndexError):
+            continue
+    return total_kb / 1024
+
+
+class Repl:
+    """A REPL process spoken to over pipes. Not thread-safe: one owner (a pool worker) at a time."""
+
+    STDERR_KEEP = 64 * 1024  # bytes of stderr kept as evidence; a flood is drained and dropped
+    POLL = 0.25  # seconds between memory checks while waiting
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        cwd: str | Path | None = None,
+        env: dict[str, str] | None = None,
+        memory_limit_mb: float | None = None,
+    ):
+        self.argv = list(argv)
+        self.cwd = str(cwd) if cwd else None
+        self.env = env
+        self.memory_limit_mb = memory_limit_mb
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.stats = ReplStats()
+        self._buf = b""
+        self._stderr: collections.deque[bytes] = collections.deque()
+        self._stderr_len = 0
+        self._stderr_lock = threading.Lock()
+        self.next_env = 0  # the REPL numbers environments 0, 1, 2, ... in the order it creates them
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        try:
+            self.proc = subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # its own process group: kill() reaches lake's child too
+            )
+        except OSError as e:
+            raise ReplFault("crashed", f"cannot start {' '.join(self.argv)!r}: {e}") from None
+        os.set_blocking(self.proc.stdout.fileno(), False)  # type: ignore[union-attr]
+        os.set_blocking(self.proc.stdin.fileno(), False)  # type: ignore[union-attr]
+        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        self.stats = ReplStats(started_at=time.monotonic())
+        self._buf = b""
+        self.next_env = 0
+
+    def _drain_stderr(self) -> None:
+        assert self.proc and self.proc.stderr
+        fd = self.proc.stderr.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            with self._stderr_lock:
+                self._stderr.append(chunk)
+                self._stderr_len += len(chunk)
+                while self._stderr_len > self.STDERR_KEEP and len(self._stderr) > 1:
+                    self._stderr_len -= len(self._stderr.popleft())
+
+    def stderr_tail(self, limit: int = 2000) -> str:
+        with self._stderr_lock:
+            data = b"".join(self._stderr)
+        return data[-limit:].decode("utf-8", errors="replace")
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def rss_mb(self) -> float:
+        return tree_rss_mb(self.proc.pid) if self.alive and self.proc else 0.0
+
+    def kill(self) -> None:
+        """Kill the process group this object started (by its id), and nothing else."""
+        if self.proc is None:
+            return
+        pid = self.proc.pid
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            pass
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                if stream:
+                    stream.close()
+            except OSError:
+                pass
+        self.proc = None
+
+    def close(self) -> None:
+        self.kill()
+
+    # -- one round trip ---------------------------------------------------------------------------
+
+    def _evidence(self) -> str:
+        parts = []
+        if self.proc is not None and self.proc.poll() is not None:
+            parts.append(f"exit status {self.proc.returncode}")
+        tail = self.stderr_tail()
+        if tail.strip():
+            parts.append("stderr: " + tail.strip()[-1000:])
+        if self._buf.strip():
+            parts.append("stdout: " + self._buf[:500].decode("utf-8", errors="replace"))
+        return "; ".join(parts)
+
+    def _check_memory(self) -> None:
+        if self.memory_limit_mb and self.proc is not None:
+            rss = self.rss_mb()
+            if rss > self.memory_limit_mb:
+                raise ReplFault("memory", f"memory limit exceeded: {rss:.0f} MB > {self.memory_limit_mb:.0f} MB")
+
+    def _write(self, data: bytes, deadline: float) -> None:
+        assert self.proc and self.proc.stdin
+        fd = self.proc.stdin.fileno()
+        view = memoryview(data)
+        while view:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ReplFault("timeout", "the REPL stopped reading its input")
+            _, w, _ = select.select([], [fd], [], min(left, self.POLL))
+            if not w:
+                self._check_memory()
+                continue
+            try:
+                n = os.write(fd, view)
+            except BlockingIOError:
+                continue
+            except OSError as e:
+                if e.errno in (errno.EPIPE, errno.EBADF):
+                    raise ReplFault("crashed", "the REPL exited before reading the request", self._evidence()) from None
+                raise
+            view = view[n:]
+
+    def _read_object(self, deadline: float) -> bytes:
+        """Bytes of the next blank-line terminated answer."""
+        assert self.proc and self.proc.stdout
+        fd = self.proc.stdout.fileno()
+        while True:
+            stripped = self._buf.lstrip(b"\r\n")
+            idx = stripped.find(b"\n\n")
+            if idx >= 0:
+                self._buf = stripped[idx + 2 :]
+                return stripped[:idx]
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ReplFault("timeout", "no answer within the time limit")
+            r, _, _ = select.select([fd], [], [], min(left, self.POLL))
+            if not r:
+                self._check_memory()
+                continue
+            try:
+                chunk = os.read(fd, 1 << 20)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                # EOF: whatever was left is a partial answer.
+                try:
+                    self.proc.wait(timeout=1)
+                except subprocess.TimeoutExpired:
+                    pass
+                what = "exited mid-answer" if self._buf.strip() else "exited"
+                raise ReplFault("crashed", f"the REPL {what}", self._evidence())
+            self._buf += chunk
+
+    def send(self, req: Request, timeout: float) -> Response:
+        """Send one request and return its typed answer, or raise ReplFault.
+
+        The answer must have the shape the request asks for: a command gets the ``env`` the REPL is due
+        to create next, and nothing may follow the answer before the next request.
+        """
+        if not self.alive:
+            raise ReplFault("crashed", "the REPL is not running", self._evidence())
+        deadline = time.monotonic() + timeout
+        if self._buf.strip():
+            raise ReplFault("protocol", "output arrived that answers no request", self._evidence())
+        self._write(encode_request(req), deadline)
+        raw = self._read_object(deadline)
+        self.stats.requests += 1
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ReplFault("protocol", f"the REPL wrote non-UTF-8 output ({e.reason} at byte {e.start})",
+                            repr(raw[:300])) from None
+        try:
+            resp = parse_response(loads(text))
+        except (json.JSONDecodeError, ProtocolError) as e:
+            raise ReplFault("protocol", f"the REPL wrote something that is not a protocol answer: {e}",
+                            text[:500]) from None
+        self._expect_shape(req, resp)
+        # A second object already waiting is a forged or confused answer: trust neither.
+        r, _, _ = select.select([self.proc.stdout], [], [], 0)  # type: ignore[list-item]
+        if r:
+            try:
+                extra = os.read(self.proc.stdout.fileno(), 1 << 16)  # type: ignore[union-attr]
+            except BlockingIOError:
+                extra = b""
+            self._buf += extra
+            if self._buf.strip():
+                raise ReplFault("protocol", "the REPL wrote more than one answer to one request", self._evidence())
+        return resp
+
+    def _expect_shape(self, req: Request, resp: Response) -> None:
+        if isinstance(req, (Command, UnpickleEnv)):
+            if isinstance(resp, CommandResponse):
+                if resp.env != self.next_env:
+                    raise ReplFault(
+                        "protocol", f"answer names env {resp.env}, but the REPL's next env is {self.next_env}"
+                    )
+                self.next_env += 1
+            elif not isinstance(resp, ReplError):
+                raise ReplFault("protocol", f"a command got a {type(resp).__name__}: {resp.to_json()!r}"[:400])

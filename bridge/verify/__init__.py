@@ -1,0 +1,1 @@
+"""Deciding: candidates, the static screen, verdicts, the soundness gate, the result cache."""

@@ -1,0 +1,137 @@
+"""A candidate and how it is assembled: header + reference statement + the model's proof.
+
+A model never decides what is proved: when it restates the theorem (chat-template provers do), its
+statement is cut off and the dataset's reference statement put back; lemmas it wrote before the
+theorem are kept as helpers, and the static screen checks them more strictly than the proof.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.verify.lean_text import find_declaration, mask, statement_name, top_level_assign
+
+DEFAULT_HEADER = "import Mathlib"
+
+_HEADER_LINE = re.compile(r"^\s*(import|open|set_option|universe)\b")
+
+
+@dataclass
+class Candidate:
+    """What is checked: ``header`` elaborated once, then ``body`` = helpers + statement + proof.
+
+    ``statement`` is the reference statement when the candidate came from a dataset problem (then the
+    soundness gate compares the proved type to it); empty for free-form code.
+    """
+
+    id: str
+    header: str
+    helpers: str = ""
+    statement: str = ""
+    proof: str = ""
+    name: str | None = None  # the declaration the candidate must prove
+    kind: str | None = None  # "theorem" (or "lemma") or "def"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def body(self) -> str:
+        return self.helpers + self.statement + self.proof
+
+    def regions(self) -> list[tuple[str, int, str]]:
+        """(region, offset in body, text): "helpers" before the target, "proof" after it."""
+        out = []
+        if self.helpers:
+            out.append(("helpers", 0, self.helpers))
+        if self.proof:
+            out.append(("proof", len(self.helpers) + len(self.statement), self.proof))
+        return out
+
+
+def from_parts(id: str, header: str | None, formal_statement: str, proof: str, helpers: str = "") -> Candidate:
+    """``{"id", "header", "formal_statement", "proof"}``: the proof continues the statement verbatim."""
+    kind, name = statement_name(formal_statement)
+    return Candidate(id=str(id), header=DEFAULT_HEADER if header is None else header, helpers=helpers,
+                     statement=formal_statement, proof=proof, name=name, kind=kind)
+
+
+def from_code(id: str, header: str | None, code: str) -> Candidate:
+    """``{"id", "header", "code"}``: the code is checked unchanged; its last theorem is the target.
+
+    The text before the target's declaration counts as helpers for the screen, the rest as proof.
+    """
+    header = DEFAULT_HEADER if header is None else header
+    target = None
+    from bridge.verify.lean_text import declarations
+
+    for m in declarations(code):
+        if m.group("kind") in ("theorem", "lemma"):
+            target = m
+    if target is None:
+        return Candidate(id=str(id), header=header, proof=code)
+    start = target.start()
+    return Candidate(id=str(id), header=header, helpers=code[:start], proof=code[start:],
+                     name=target.group("name"), kind=target.group("kind"))
+
+
+def split_header(text: str) -> tuple[str, str]:
+    """A ``.lean`` file's header (leading imports, options, opens, comments) and the rest."""
+    lines = text.splitlines(keepends=True)
+    masked = mask(text).splitlines(keepends=True)
+    cut = 0
+    for i, (line, m) in enumerate(zip(lines, masked, strict=False)):
+        if not m.strip() or _HEADER_LINE.match(m):
+            cut = i + 1
+            continue
+        # `open Foo in` qualifies the next declaration: it is part of the body, not the header
+        break
+    # don't swallow a trailing `open ... in` into the header
+    while cut > 0 and re.search(r"\bin\s*$", masked[cut - 1]):
+        cut -= 1
+    return "".join(lines[:cut]), "".join(lines[cut:])
+
+
+def signature(statement: str) -> str:
+    """The reference statement up to and including its top-level ``:=``."""
+    i = top_level_assign(statement)
+    if i < 0:
+        raise ValueError("the statement has no top-level `:=`")
+    return statement[: i + 2]
+
+
+def with_reference_statement(id: str, header: str | None, statement: str, model_code: str) -> Candidate:
+    """Put the reference statement back into a model's full theorem (chat-template provers).
+
+    The model's declaration of the reference name is replaced by the reference signature; what the
+    model wrote after its ``:=`` is the proof; what it wrote before the declaration is helpers.
+    Without a declaration of that name, the code is taken as the proof itself.
+    """
+    kind, name = statement_name(statement)
+    sig = signature(statement)
+    m = find_declaration(model_code, name) if name else None
+    if m is None:
+        # the model wrote only a proof: continue the statement with it
+        return from_parts(id, header, statement, _strip_leading_by(statement, model_code))
+    assign = top_level_assign(model_code, m.end())
+    if assign < 0:
+        return Candidate(id=str(id), header=header or DEFAULT_HEADER, helpers=model_code[: m.start()],
+                         statement=sig, proof=" sorry", name=name, kind=kind,
+                         meta={"note": "the model's theorem has no `:=`"})
+    tail = model_code[assign + 2 :]
+    return Candidate(id=str(id), header=DEFAULT_HEADER if header is None else header,
+                     helpers=_strip_imports(model_code[: m.start()]), statement=sig, proof=tail,
+                     name=name, kind=kind)
+
+
+def _strip_leading_by(statement: str, proof: str) -> str:
+    # the statement ends in `by`: a proof that repeats `by` would be `by by`
+    if statement.rstrip().endswith("by") and proof.lstrip().startswith("by"):
+        return proof.lstrip()[2:]
+    return proof
+
+
+def _strip_imports(helpers: str) -> str:
+    """Models repeat the header (imports, opens, options) before the theorem: the header is ours."""
+    _, rest = split_header(helpers)
+    return rest
