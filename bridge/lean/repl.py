@@ -24,6 +24,7 @@ from pathlib import Path
 
 from bridge.lean.protocol import (
     Command,
+    FileCommand,
     CommandResponse,
     ProtocolError,
     ReplError,
@@ -286,7 +287,7 @@ class Repl:
         return resp
 
     def _expect_shape(self, req: Request, resp: Response) -> None:
-        if isinstance(req, (Command, UnpickleEnv)):
+        if isinstance(req, (Command, FileCommand, UnpickleEnv)):
             if isinstance(resp, CommandResponse):
                 if resp.env != self.next_env:
                     raise ReplFault(

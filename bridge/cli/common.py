@@ -1,0 +1,61 @@
+"""Flags shared by subcommands, and turning them into the one configuration."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from bridge.config import BridgeConfig, load_config
+
+
+def add_config_flags(p: argparse.ArgumentParser, lean: bool = True) -> None:
+    g = p.add_argument_group("configuration (flags override BRIDGE_* variables, which override the file)")
+    g.add_argument("--config", metavar="FILE", help="configuration file (default: $BRIDGE_CONFIG or "
+                   "~/.config/bridge/config.toml)")
+    g.add_argument("--data-dir", metavar="DIR", help="where dataset files are looked for first")
+    g.add_argument("--cache-dir", metavar="DIR", help="cache directory (results, downloads, workspaces)")
+    if lean:
+        g.add_argument("--lean-project", metavar="PATH", help="a Lake project with Mathlib and the REPL "
+                       "(default: this repository's)")
+        g.add_argument("--repl-cmd", metavar="CMD", help="start the REPL with this command line instead "
+                       "(run in the project directory)")
+        g.add_argument("--workers", type=int, help="REPL workers (default: from cores and memory)")
+        g.add_argument("--timeout", type=float, help="wall-clock seconds per candidate (default 300)")
+        g.add_argument("--no-sandbox", action="store_true", help="run Lean without bubblewrap (warns)")
+        g.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
+        g.add_argument("--strict", action="store_true", default=None,
+                       help="replay every proved candidate in the kernel (lean4checker)")
+        g.add_argument("--allow-native-decide", action="store_true", default=None,
+                       help="accept native_decide (Lean.ofReduceBool, Lean.trustCompiler)")
+
+
+def config_from_args(args: argparse.Namespace) -> BridgeConfig:
+    o: dict[str, Any] = {
+        "data_dir": getattr(args, "data_dir", None),
+        "cache_dir": getattr(args, "cache_dir", None),
+        "lean_project": getattr(args, "lean_project", None),
+        "repl_cmd": getattr(args, "repl_cmd", None),
+        "workers": getattr(args, "workers", None),
+        "timeout": getattr(args, "timeout", None),
+        "strict": getattr(args, "strict", None),
+        "allow_native_decide": getattr(args, "allow_native_decide", None),
+    }
+    if getattr(args, "no_sandbox", False):
+        o["sandbox"] = False
+    if getattr(args, "no_cache", False):
+        o["use_cache"] = False
+    return load_config(getattr(args, "config", None), overrides=o)
+
+
+def eprint(*a: Any) -> None:
+    print(*a, file=sys.stderr, flush=True)
+
+
+def table(rows: list[list[Any]], headers: list[str]) -> str:
+    cells = [[str(c) for c in r] for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(out)

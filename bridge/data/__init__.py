@@ -1,0 +1,1 @@
+"""Datasets: specs, loading and validation, curriculum bands, decontamination."""

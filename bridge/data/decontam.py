@@ -1,0 +1,72 @@
+"""Decontamination: flag training items whose statement matches an evaluation item.
+
+Two statements match when their normalized forms are equal (whitespace folded, the declaration name
+dropped, binder and hypothesis names renamed in order of appearance) or when they share a long n-gram
+of normalized tokens.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bridge.data.problem import Problem
+from bridge.verify.lean_text import mask
+
+_TOKEN = re.compile(r"[^\W\d][\w'.₀-₉]*|\d+|\S")
+_BINDER = re.compile(r"[(\[{⦃]\s*([^:()\[\]{}⦃⦄]+?)\s*:(?!=)")
+_QUANT = re.compile(r"(?:∀|∃!?|fun|λ|Σ|∑|∏)\s+([^,:=>]+?)\s*(?:,|:|=>|↦|in\b|∈)")
+_DECL = re.compile(r"^\s*(?:noncomputable\s+)?(?:theorem|lemma|def)\s+\S+")
+
+
+def normalize(statement: str) -> list[str]:
+    text = _DECL.sub("", mask(statement).strip(), count=1)
+    text = re.sub(r":=\s*(by)?\s*$", "", text.strip())
+    names: dict[str, str] = {}
+    for rx in (_BINDER, _QUANT):
+        for m in rx.finditer(text):
+            for nm in m.group(1).split():
+                nm = nm.strip("()")
+                if nm and nm not in names and re.match(r"^[^\W\d][\w'₀-₉]*$", nm):
+                    names[nm] = f"_v{len(names)}"
+    # rename by order of first appearance in the text, so the mapping does not depend on the regexes
+    order = []
+    for tok in _TOKEN.findall(text):
+        if tok in names and tok not in order:
+            order.append(tok)
+    rename = {nm: f"_v{i}" for i, nm in enumerate(order)}
+    return [rename.get(t, t) for t in _TOKEN.findall(text)]
+
+
+def ngrams(tokens: list[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)}
+
+
+@dataclass
+class Contamination:
+    train_id: str
+    eval_id: str
+    reason: str  # "normalized statement" | "shared N-gram"
+
+
+def find_contamination(train: Iterable[Problem], evaluation: Iterable[Problem], n: int = 20) -> list[Contamination]:
+    ev = list(evaluation)
+    exact: dict[tuple[str, ...], str] = {}
+    grams: dict[tuple[str, ...], str] = {}
+    for e in ev:
+        toks = normalize(e.formal_statement)
+        exact[tuple(toks)] = e.id
+        for g in ngrams(toks, n):
+            grams.setdefault(g, e.id)
+    out = []
+    for t in train:
+        toks = normalize(t.formal_statement)
+        if tuple(toks) in exact:
+            out.append(Contamination(t.id, exact[tuple(toks)], "normalized statement"))
+            continue
+        for g in ngrams(toks, n):
+            if g in grams:
+                out.append(Contamination(t.id, grams[g], f"shared {n}-gram"))
+                break
+    return out

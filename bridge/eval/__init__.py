@@ -1,0 +1,1 @@
+"""Metrics (pure) and report writing."""

@@ -1,0 +1,1 @@
+"""Proving strategies and model backends: prompt templates, extraction, backends, the pipeline."""
