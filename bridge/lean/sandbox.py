@@ -2,8 +2,8 @@
 
 Lean runs arbitrary programs at elaboration time (``#eval``, ``run_cmd``, ``initialize``). Inside the
 sandbox it has: no network; a read-only view of the file system (toolchain and Lake project included);
-an empty tmpfs over the user's home, with only the toolchain (``~/.elan``) and the project bound back
-read-only; a private writable temporary directory; its own PID namespace, so it cannot see or signal
+an empty, read-only home, with only the toolchain (``~/.elan``) and the project bound back; a
+private temporary directory, the only writable place; its own PID namespace, so it cannot see or signal
 our processes; a new session (no terminal injection); and it dies with its parent.
 """
 
@@ -57,7 +57,6 @@ def wrap(
         "--dev", "/dev",
         "--proc", "/proc",
         "--tmpfs", "/tmp",
-        "--tmpfs", "/dev/shm",
         "--tmpfs", str(home),
     ]
     for p in readonly:
@@ -66,6 +65,10 @@ def wrap(
             args += ["--ro-bind", str(p), str(p)]
     args += [
         "--bind", str(tmpdir), str(tmpdir),
+        # the empty /tmp, /dev and home become read-only: the private tmpdir is the one writable place
+        "--remount-ro", "/tmp",
+        "--remount-ro", "/dev",
+        "--remount-ro", str(home),
         "--setenv", "TMPDIR", str(tmpdir),
         "--setenv", "HOME", str(home),
         "--unshare-all",  # network, PID, IPC, UTS, user, cgroup namespaces

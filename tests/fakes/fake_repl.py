@@ -6,7 +6,8 @@ pretty-printed and blank-line separated, like the real one (see ../shared/lean-r
 
 What a command "proves" is decided by markers in its text, so tests can drive every verdict:
 
-  sorry (as a word)     -> a `sorries` entry and the "declaration uses `sorry`" warning
+  sorry (as a word, outside comments and strings), FAKE_SORRY
+                        -> a `sorries` entry and the "declaration uses `sorry`" warning
   FAKE_ERROR            -> an error message (unknown identifier)
   FAKE_UNSOLVED         -> an "unsolved goals" error
   FAKE_HEARTBEAT        -> Lean's heartbeat-limit error
@@ -188,8 +189,9 @@ def main() -> None:
         sorries = []
         d = DECL.search(cmd)
         line = cmd.count("\n", 0, d.start()) + 1 if d else 1
-        if re.search(r"(?<![\w.])sorry(?![\w])", cmd):
-            i = cmd.index("sorry")
+        code = re.sub(r"/-.*?-/|--[^\n]*|\"(?:\\.|[^\"\\])*\"", " ", cmd, flags=re.S)
+        if re.search(r"(?<![\w.])sorry(?![\w])", code) or "FAKE_SORRY" in cmd:
+            i = cmd.find("sorry") if "sorry" in cmd else 0
             sl = cmd.count("\n", 0, i) + 1
             sorries.append({"proofState": len(envs), "pos": pos(sl, 2), "goal": "⊢ True", "endPos": pos(sl, 7)})
             messages.append(msg("warning", sorry_word, line, 8, 12))
