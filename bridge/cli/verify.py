@@ -58,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
                 eprint(f"bridge: setup error: the header starting `{first}` does not elaborate:\n  {err[:600]}\n"
                        "  next step: check the imports exist in the Lake project and that Mathlib is built "
                        "(`bridge doctor`, `bridge setup`)")
+        if v.unchecked:
+            eprint(f"bridge: warning: {v.unchecked} candidate(s) were proved by the fast gate only: the REPL "
+                   "gave `#print axioms` no answer, so axioms and the statement were not checked (is "
+                   "--repl-cmd a real Lean REPL?)")
         rows = [[k, counts[k]] for k in VERDICTS if counts[k]] + [["total", sum(counts.values())]]
         summary = table(rows, ["verdict", "candidates"])
         stats = v.stats

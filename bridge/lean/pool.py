@@ -324,14 +324,15 @@ class Pool:
                                 job.header, "the header crashed or hung the REPL on every try "
                                 f"(limit {lim.header_timeout:.0f}s)")
                     raise
-                ref = None
-                if job.reference is not None:
-                    ref = self._reference(w, *job.reference, header_env=env)
                 t0 = time.monotonic()
+                # the header, then the body in its env: exactly what the REPL protocol contract promises;
+                # the soundness follow-up and the reference statement come after, only for clean bodies
                 body = w.command(job.body, env, lim.timeout)
-                follow = None
+                follow = ref = None
                 if job.followup and self.needs_followup(body):
                     follow = w.command(job.followup, body.env, lim.timeout)
+                    if job.reference is not None and follow.messages:
+                        ref = self._reference(w, *job.reference, header_env=env)
                 check_s = time.monotonic() - t0
                 return Outcome(job, "ok", body=body, followup=follow, reference=ref, attempts=attempt,
                                timings={"queued": queued, "header": header_s, "check": check_s})

@@ -34,6 +34,7 @@ class Verdict:
     attempts: int = 0
     cached: bool = False
     evidence: str | None = None
+    gate: str = "full"  # "fast" when the REPL gave the soundness follow-up no answer (not real Lean)
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -56,6 +57,8 @@ class Verdict:
             d["rule"] = self.rule
         if self.evidence:
             d["evidence"] = self.evidence
+        if self.verdict == "proved":
+            d["gate"] = self.gate
         return d
 
     @classmethod
@@ -63,7 +66,7 @@ class Verdict:
         return cls(id=d["id"], verdict=d["verdict"], reason=d.get("reason"), messages=d.get("messages") or [],
                    timings=d.get("timings") or {}, lean_version=d.get("lean_version", "unknown"),
                    rule=d.get("rule"), attempts=d.get("attempts", 0), cached=d.get("cached", False),
-                   evidence=d.get("evidence"))
+                   evidence=d.get("evidence"), gate=d.get("gate", "full"))
 
 
 def _first_line(m: Message) -> str:

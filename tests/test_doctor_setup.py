@@ -1,0 +1,125 @@
+"""`bridge doctor` and `bridge setup` with fake lean, lake and elan executables on PATH."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def bridge(*args: str, path: str, cwd: Path = ROOT, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PATH=path, **(extra or {}))
+    return subprocess.run([sys.executable, "-m", "bridge", *args], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=120)
+
+
+def make_tool(bindir: Path, name: str, body: str) -> None:
+    p = bindir / name
+    p.write_text("#!/bin/sh\n" + body)
+    p.chmod(p.stat().st_mode | stat.S_IEXEC)
+
+
+def base_path(bindir: Path) -> str:
+    # the fakes first, then only system directories (no real elan/lean/lake can leak in)
+    return f"{bindir}:/usr/bin:/bin"
+
+
+def test_doctor_without_lean_names_what_is_missing(tmp_path: Path) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    r = bridge("doctor", "--lean-project", str(ROOT), path=base_path(bindir))
+    assert r.returncode == 1
+    assert "lean" in r.stdout and "MISSING" in r.stdout and "bridge setup" in r.stdout
+    rj = bridge("doctor", "--json", "--lean-project", str(ROOT), path=base_path(bindir))
+    d = json.loads(rj.stdout)
+    assert rj.returncode == 1 and not d["ok"] and any("repl" in m for m in d["missing"])
+
+
+def test_doctor_reports_fake_lean_and_lake_versions(tmp_path: Path) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    make_tool(bindir, "lean", 'echo "Lean (version 4.9.0, x86_64-unknown-linux-gnu, commit fake, Release)"\n')
+    make_tool(bindir, "lake", 'echo "Lake version 5.0.0-fake (Lean version 4.9.0)"\n')
+    r = bridge("doctor", "--json", "--lean-project", str(ROOT), path=base_path(bindir))
+    d = json.loads(r.stdout)
+    items = {c["item"]: c for c in d["checks"]}
+    assert "version 4.9.0" in items["lean"]["value"] and "Lake version 5.0.0-fake" in items["lake"]["value"]
+
+
+def test_doctor_ok_with_a_repl_command(tmp_path: Path) -> None:
+    from tests.conftest import fake_repl_cmd
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    r = bridge("doctor", "--repl-cmd", fake_repl_cmd(), path=base_path(bindir))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "verification can run" in r.stdout
+
+
+def test_setup_without_elan_gives_the_install_command(tmp_path: Path) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    r = bridge("setup", "--cache-dir", str(tmp_path / "cache"), "--lean", "v4.15.0", path=base_path(bindir))
+    assert r.returncode != 0
+    assert "elan-init.sh" in r.stderr and "next step" in r.stderr
+
+
+def _fake_toolchain(tmp_path: Path) -> tuple[Path, Path]:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    log = tmp_path / "calls.log"
+    state = tmp_path / "installed"
+    make_tool(bindir, "elan", f"""
+echo "elan $*" >> {log}
+case "$1" in
+  --version) echo "elan 3.1.1-fake" ;;
+  toolchain)
+    case "$2" in
+      list) [ -f {state} ] && cat {state} ;;
+      install) echo "leanprover/lean4:$3" | sed 's/leanprover\\/lean4:leanprover\\/lean4:/leanprover\\/lean4:/' >> {state}; echo "installed $3" ;;
+    esac ;;
+esac
+""")
+    make_tool(bindir, "lake", f"""
+echo "lake $*" >> {log}
+case "$1 $2" in
+  "exe cache") mkdir -p .lake/packages/mathlib/.lake/build/lib && touch .lake/packages/mathlib/.lake/build/lib/Mathlib.olean; echo "Decompressing 5000 file(s)" ;;
+  "build repl") mkdir -p .lake/packages/REPL/.lake/build/bin && touch .lake/packages/REPL/.lake/build/bin/repl; echo "Build completed" ;;
+  "build lean4checker") mkdir -p .lake/packages/lean4checker/.lake/build/bin && touch .lake/packages/lean4checker/.lake/build/bin/lean4checker ;;
+esac
+""")
+    return bindir, log
+
+
+def test_setup_runs_the_steps_in_order_and_is_idempotent(tmp_path: Path) -> None:
+    bindir, log = _fake_toolchain(tmp_path)
+    cache = tmp_path / "cache"
+    r = bridge("setup", "--lean", "v4.15.0", "--cache-dir", str(cache), path=base_path(bindir))
+    assert r.returncode == 0, r.stderr
+    calls = [c for c in log.read_text().splitlines() if "list" not in c]
+    assert calls == ["elan toolchain install leanprover/lean4:v4.15.0", "lake exe cache get", "lake build repl",
+                     "lake build lean4checker"]
+    ws = cache / "workspaces" / "v4.15.0"
+    assert (ws / "lean-toolchain").read_text().strip() == "leanprover/lean4:v4.15.0"
+    assert '@ "v4.15.0"' in (ws / "lakefile.lean").read_text()
+    log.write_text("")
+    r2 = bridge("setup", "--lean", "v4.15.0", "--cache-dir", str(cache), path=base_path(bindir))
+    assert r2.returncode == 0 and r2.stderr.count("already done") == 4
+    assert [c for c in log.read_text().splitlines() if "list" not in c] == []
+    # the workspace is usable as --lean-project: doctor finds its REPL and Mathlib
+    make_tool(bindir, "lean", 'echo "Lean (version 4.15.0, fake)"\n')
+    d = json.loads(bridge("doctor", "--json", "--lean-project", str(ws), path=base_path(bindir)).stdout)
+    items = {c["item"]: c for c in d["checks"]}
+    assert items["repl"]["ok"] and items["mathlib"]["ok"]
+
+
+def test_setup_failure_names_the_step(tmp_path: Path) -> None:
+    bindir, _ = _fake_toolchain(tmp_path)
+    make_tool(bindir, "lake", 'echo "error: could not resolve host github.com" >&2; exit 1\n')
+    r = bridge("setup", "--lean", "v4.15.0", "--cache-dir", str(tmp_path / "cache"), path=base_path(bindir))
+    assert r.returncode != 0 and "mathlib cache" in r.stderr and "could not resolve host" in r.stderr
