@@ -23,7 +23,7 @@ _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE)), keep_traili
 
 Prompt = str | list[dict[str, str]]  # completion text, or chat messages
 
-_FENCE_BLOCK = re.compile(r"```lean4?[ \t]*\n(.*?)(?:```|\Z)", re.S)
+_FENCE_BLOCK = re.compile(r"```lean4?[ \t]*\n(.*?)(?:\n?```|\Z)", re.S)
 
 
 @dataclass(frozen=True)
