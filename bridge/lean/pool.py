@@ -79,11 +79,12 @@ class _Scheduler:
 
     def put(self, job: Job) -> None:
         with self.cond:
-            while self.n >= self.maxsize:
-                self.cond.wait()
+            if self.n >= self.maxsize:
+                while self.n > self.maxsize // 2 and not self.closed:
+                    self.cond.wait()
             self.queues.setdefault(job.header, collections.deque()).append(job)
             self.n += 1
-            self.cond.notify_all()
+            self.cond.notify()  # one idle worker is enough for one job
 
     def close(self) -> None:
         with self.cond:
@@ -104,7 +105,8 @@ class _Scheduler:
                 h = min(waiting, key=lambda h: (self.loaded[h], -len(self.queues[h])))
             job = self.queues[h].popleft()
             self.n -= 1
-            self.cond.notify_all()
+            if self.n == self.maxsize // 2:
+                self.cond.notify_all()  # wake a waiting producer at half, not per job: fewer thread switches
             return job
 
     def mark(self, header: str, delta: int) -> None:
@@ -130,8 +132,9 @@ class _Worker:
     def fresh(self) -> Repl:
         lim = self.pool.limits
         r = self.repl
+        # (a dead REPL is noticed by send() itself, at EOF or EPIPE: no waitpid per request here)
         if r is not None and (
-            not r.alive
+            r.proc is None
             or r.stats.requests >= lim.recycle_after
             or (lim.recycle_memory_mb and r.rss_mb() > lim.recycle_memory_mb)
         ):
@@ -186,7 +189,7 @@ class Pool:
         self.limits = limits or PoolLimits()
         self.needs_followup = needs_followup or (lambda r: True)
         self._sched = _Scheduler(self.limits.queue_size)
-        self._results: queue.Queue[Outcome] = queue.Queue()
+        self._results: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
@@ -217,16 +220,21 @@ class Pool:
         self._threads = []
         self._workers = []
 
+    @property
+    def _inline(self) -> bool:
+        return self.n_workers == 1
+
     def _start_workers(self) -> None:
-        if self._threads:
+        if self._workers:
             return
         self._sched = _Scheduler(self.limits.queue_size)
         for i in range(self.n_workers):
             w = _Worker(i, self)
-            t = threading.Thread(target=self._work, args=(w,), name=f"bridge-worker-{i}", daemon=True)
             self._workers.append(w)
-            self._threads.append(t)
-            t.start()
+            if not self._inline:
+                t = threading.Thread(target=self._work, args=(w,), name=f"bridge-worker-{i}", daemon=True)
+                self._threads.append(t)
+                t.start()
 
     # -- running ------------------------------------------------------------------------------------
 
@@ -246,10 +254,7 @@ class Pool:
             try:
                 for job in jobs:
                     job.submitted = time.monotonic()
-                    if job.precomputed:
-                        self._results.put(Outcome(job, "precomputed", attempts=0))
-                    else:
-                        self._sched.put(job)
+                    self._sched.put(job)
                     with self._lock:
                         state["submitted"] += 1
             except BaseException as e:  # noqa: BLE001 - handed to the consumer
@@ -257,41 +262,53 @@ class Pool:
             finally:
                 with self._lock:
                     state["done"] = True
-                self._results.put(None)  # type: ignore[arg-type]  # wake the consumer
+                if self._inline:
+                    self._sched.close()  # the consumer is the worker: no more jobs will come
+                else:
+                    self._results.put(None)  # type: ignore[arg-type]  # wake the consumer
 
         feeder = threading.Thread(target=feed, name="bridge-feeder", daemon=True)
         feeder.start()
         got = 0
         try:
-            while True:
-                with self._lock:
-                    if state["done"] and got >= state["submitted"]:
-                        break
-                item = self._results.get()
-                if item is None:
-                    continue
-                got += 1
-                yield item
+            if self._inline:
+                # One worker: the consuming thread is the worker, so no thread hand-off per result
+                # (measured in benchmarks/bench_overhead.py); there is nothing to overlap anyway.
+                w = self._workers[0]
+                while (job := self._sched.get(w.headers)) is not None:
+                    yield self._handle(w, job)
+            else:
+                while True:
+                    with self._lock:
+                        if state["done"] and got >= state["submitted"]:
+                            break
+                    item = self._results.get()
+                    if item is None:
+                        continue
+                    got += 1
+                    yield item
         finally:
             self._busy = False
             self.close()
+            feeder.join(timeout=10)
         if state["error"] is not None:
             raise state["error"]
 
     def run_all(self, jobs: Sequence[Job]) -> list[Outcome]:
         return list(self.run(jobs))
 
+    def _handle(self, w: _Worker, job: Job) -> Outcome:
+        if job.precomputed:
+            return Outcome(job, "precomputed", attempts=0)
+        try:
+            return self._process(w, job)
+        except Exception as e:  # noqa: BLE001 - a bug here must not lose the job
+            w._drop()
+            return Outcome(job, "crashed", detail=f"internal error: {e!r}")
+
     def _work(self, w: _Worker) -> None:
-        while True:
-            job = self._sched.get(w.headers)
-            if job is None:
-                return
-            try:
-                out = self._process(w, job)
-            except BaseException as e:  # noqa: BLE001 - a bug here must not lose the job
-                w._drop()
-                out = Outcome(job, "crashed", detail=f"internal error: {e!r}")
-            self._results.put(out)
+        while (job := self._sched.get(w.headers)) is not None:
+            self._results.put(self._handle(w, job))
 
     def _reference(self, w: _Worker, key: str, cmd: str, check: str, header_env: int | None) -> CommandResponse:
         with self._lock:

@@ -25,25 +25,38 @@ def _camel(name: str) -> str:
     return head + "".join(p[:1].upper() + p[1:] for p in rest)
 
 
+_KEYS: dict[type, tuple[tuple[tuple[str, str], ...], bool]] = {}
+
+
+def _keys(cls: type) -> tuple[tuple[tuple[str, str], ...], bool]:
+    """((field name, JSON key), ...) and whether the class keeps unknown keys; computed once per class
+    because this runs for every request and answer on the hot path."""
+    got = _KEYS.get(cls)
+    if got is None:
+        names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+        got = _KEYS[cls] = (tuple((n, _camel(n)) for n in names if n != "extra"), "extra" in names)
+    return got
+
+
 class _Json:
     """Mixin: snake_case dataclass fields <-> camelCase JSON keys; None means "absent"."""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for f in fields(self):  # type: ignore[arg-type]
-            if f.name == "extra":
-                continue
-            v = getattr(self, f.name)
-            if v is None:
-                continue
-            out[_camel(f.name)] = _dump(v)
-        out.update(getattr(self, "extra", {}) or {})
+        pairs, has_extra = _keys(type(self))
+        for name, key in pairs:
+            v = getattr(self, name)
+            if v is not None:
+                out[key] = _dump(v)
+        if has_extra and self.extra:  # type: ignore[attr-defined]
+            out.update(self.extra)  # type: ignore[attr-defined]
         return out
 
     @classmethod
     def _kwargs(cls, d: dict[str, Any], nested: dict[str, Any] | None = None) -> dict[str, Any]:
         nested = nested or {}
-        known = {_camel(f.name): f.name for f in fields(cls) if f.name != "extra"}  # type: ignore[arg-type]
+        pairs, has_extra = _keys(cls)
+        known = {key: name for name, key in pairs}
         kw: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         for k, v in d.items():
@@ -55,7 +68,7 @@ class _Json:
                 kw[name] = v
             else:
                 extra[k] = v
-        if any(f.name == "extra" for f in fields(cls)):  # type: ignore[arg-type]
+        if has_extra:
             kw["extra"] = extra
         elif extra:
             raise ProtocolError(f"unexpected keys {sorted(extra)} in {cls.__name__}: {d!r}"[:500])
@@ -300,6 +313,9 @@ def split_stream(text: str) -> list[str]:
     return chunks
 
 
+_DECODER = json.JSONDecoder(strict=False)  # made once: json.loads(strict=False) builds one per call
+
+
 def loads(text: str) -> Any:
     """Decode one JSON object as the REPL's own parser does: raw newlines inside strings are accepted."""
-    return json.loads(text, strict=False)
+    return _DECODER.decode(text)

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.verify.lean_text import find_declaration, mask, statement_name, top_level_assign
+from bridge.verify.lean_text import declarations, find_declaration, mask, statement_name, top_level_assign
 
 DEFAULT_HEADER = "import Mathlib"
 
@@ -63,8 +63,6 @@ def from_code(id: str, header: str | None, code: str) -> Candidate:
     """
     header = DEFAULT_HEADER if header is None else header
     target = None
-    from bridge.verify.lean_text import declarations
-
     for m in declarations(code):
         if m.group("kind") in ("theorem", "lemma"):
             target = m
@@ -80,13 +78,12 @@ def split_header(text: str) -> tuple[str, str]:
     lines = text.splitlines(keepends=True)
     masked = mask(text).splitlines(keepends=True)
     cut = 0
-    for i, (line, m) in enumerate(zip(lines, masked, strict=False)):
+    for i, m in enumerate(masked):
         if not m.strip() or _HEADER_LINE.match(m):
             cut = i + 1
             continue
-        # `open Foo in` qualifies the next declaration: it is part of the body, not the header
         break
-    # don't swallow a trailing `open ... in` into the header
+    # `open Foo in` qualifies the next declaration: it is part of the body, not the header
     while cut > 0 and re.search(r"\bin\s*$", masked[cut - 1]):
         cut -= 1
     return "".join(lines[:cut]), "".join(lines[cut:])

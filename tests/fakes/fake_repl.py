@@ -112,7 +112,7 @@ def main() -> None:
         cmd: str = req["cmd"]
         env = req.get("env")
         if env is not None and not (0 <= env < len(envs)):
-            write({"message": f"Unknown environment."})
+            write({"message": "Unknown environment."})
             continue
         if env is None and "import" in cmd:  # a header
             if "FAKE_HEADER_CRASH" in cmd:
