@@ -20,12 +20,9 @@ def fake_argv() -> list[str]:
 
 
 def report(name: str, headers: list[str], rows: list[list[Any]], summary: dict[str, Any]) -> None:
-    cells = [[f"{c:.3f}" if isinstance(c, float) else str(c) for c in r] for r in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
-    print("  ".join("-" * w for w in widths))
-    for r in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    from bridge.cli.common import table
+
+    print(table(rows, headers))
     for k, v in summary.items():
         print(f"{k}: {v}")
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -123,3 +123,18 @@ def test_setup_failure_names_the_step(tmp_path: Path) -> None:
     make_tool(bindir, "lake", 'echo "error: could not resolve host github.com" >&2; exit 1\n')
     r = bridge("setup", "--lean", "v4.15.0", "--cache-dir", str(tmp_path / "cache"), path=base_path(bindir))
     assert r.returncode != 0 and "mathlib cache" in r.stderr and "could not resolve host" in r.stderr
+
+
+def test_doctor_soundness_runs_the_corpus_through_the_gate(tmp_path: Path) -> None:
+    """With a REPL that is a fake, the table lists every real-Lean case of the corpus."""
+    from tests.conftest import fake_repl_cmd
+
+    r = bridge("doctor", "--soundness", "--json", "--repl-cmd", fake_repl_cmd(), "--cache-dir", str(tmp_path),
+               path=os.environ["PATH"])
+    d = json.loads(r.stdout)
+    assert isinstance(d["soundness"], list) and len(d["soundness"]) >= 60
+    # a fake cannot elaborate: the cases only real Lean rejects (`stop`, a false claim) are all it gets wrong
+    corpus = ROOT / "tests" / "corpus" / "cheats.jsonl"
+    needs_lean = {c["id"] for c in map(json.loads, corpus.read_text().splitlines()) if c.get("fake") and c["lean"]}
+    wrong = {row["id"] for row in d["soundness"] if not row["ok"]}
+    assert wrong == needs_lean and r.returncode == 1
