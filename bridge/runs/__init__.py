@@ -1,0 +1,1 @@
+"""The run directory: an SQLite store of problems, prompts, samples and verdicts; resuming."""

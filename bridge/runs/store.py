@@ -1,0 +1,160 @@
+"""``RUN_DIR/run.sqlite``: everything a run made, written as it is made, so a killed run resumes.
+
+Each sample and each verdict is committed on its own; a sample's id is ``PROBLEM/ROUND/INDEX`` and is
+the primary key of both tables, so a rerun can neither lose nor double-count one.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bridge.data.problem import Problem
+from bridge.errors import InputError
+from bridge.verify.verdict import Verdict
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS problems (id TEXT PRIMARY KEY, ord INTEGER, split TEXT, band TEXT, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS prompts (problem_id TEXT, round INTEGER, prompt TEXT NOT NULL,
+                                    PRIMARY KEY (problem_id, round));
+CREATE TABLE IF NOT EXISTS samples (id TEXT PRIMARY KEY, problem_id TEXT NOT NULL, round INTEGER NOT NULL,
+    idx INTEGER NOT NULL, parent TEXT, prompt TEXT, completion TEXT NOT NULL, header TEXT NOT NULL,
+    body TEXT NOT NULL, sampling TEXT NOT NULL, created REAL);
+CREATE TABLE IF NOT EXISTS verdicts (sample_id TEXT PRIMARY KEY, verdict TEXT NOT NULL, data TEXT NOT NULL,
+    created REAL);
+"""
+
+
+@dataclass
+class SampleRow:
+    id: str
+    problem_id: str
+    round: int
+    idx: int
+    completion: str
+    header: str
+    body: str
+    parent: str | None = None
+
+
+def sample_id(problem_id: str, round_: int, idx: int) -> str:
+    return f"{problem_id}/{round_}/{idx}"
+
+
+class RunStore:
+    def __init__(self, run_dir: Path):
+        self.dir = Path(run_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.dir / "run.sqlite"
+        self.db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=60, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+        self.lock = threading.Lock()
+
+    @classmethod
+    def open_existing(cls, run_dir: Path) -> RunStore:
+        if not (Path(run_dir) / "run.sqlite").is_file():
+            raise InputError(f"{run_dir}: not a run directory (no run.sqlite)", "give the --run-dir of a `bridge prove` run")
+        return cls(run_dir)
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- meta ---------------------------------------------------------------------------------------
+
+    def meta(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self.db.execute("SELECT key, value FROM meta")}
+
+    def check_or_set_meta(self, meta: dict[str, Any], fixed: tuple[str, ...]) -> None:
+        """First run: record ``meta``. Resume: the ``fixed`` keys must match what the run was made with."""
+        old = self.meta()
+        for k in fixed:
+            if k in old and old[k] != meta.get(k):
+                raise InputError(f"{self.dir} was made with {k} = {old[k]!r}, not {meta.get(k)!r}",
+                                 "rerun with the same settings to resume, or give another --run-dir")
+        with self.lock:
+            for k, v in meta.items():
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (k, json.dumps(v)))
+
+    # -- problems and prompts -----------------------------------------------------------------------
+
+    def add_problems(self, problems: list[Problem]) -> None:
+        with self.lock:
+            self.db.execute("BEGIN")
+            for i, p in enumerate(problems):
+                self.db.execute("INSERT OR REPLACE INTO problems VALUES (?, ?, ?, ?, ?)",
+                                (p.id, i, p.split, p.band, json.dumps(p.to_json(), ensure_ascii=False)))
+            self.db.execute("COMMIT")
+
+    def problems(self) -> list[Problem]:
+        rows = self.db.execute("SELECT data FROM problems ORDER BY ord").fetchall()
+        return [Problem.from_json(json.loads(r[0])) for r in rows]
+
+    def set_prompt(self, problem_id: str, round_: int, prompt: str) -> None:
+        with self.lock:
+            self.db.execute("INSERT OR IGNORE INTO prompts VALUES (?, ?, ?)", (problem_id, round_, prompt))
+
+    # -- samples and verdicts -----------------------------------------------------------------------
+
+    def add_sample(self, s: SampleRow, prompt: str, sampling: dict[str, Any]) -> bool:
+        """Record a sample; False if it was already there (a resumed run regenerated nothing new)."""
+        with self.lock:
+            cur = self.db.execute(
+                "INSERT OR IGNORE INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (s.id, s.problem_id, s.round, s.idx, s.parent, prompt, s.completion, s.header, s.body,
+                 json.dumps(sampling), time.time()))
+            return cur.rowcount == 1
+
+    def add_verdict(self, sid: str, v: Verdict) -> None:
+        with self.lock:
+            self.db.execute("INSERT OR IGNORE INTO verdicts VALUES (?, ?, ?, ?)",
+                            (sid, v.verdict, json.dumps(v.to_json(), ensure_ascii=False), time.time()))
+
+    def sample_indices(self, problem_id: str, round_: int) -> set[int]:
+        rows = self.db.execute("SELECT idx FROM samples WHERE problem_id = ? AND round = ?", (problem_id, round_))
+        return {r[0] for r in rows}
+
+    def unverified(self) -> Iterator[SampleRow]:
+        rows = self.db.execute(
+            "SELECT s.id, s.problem_id, s.round, s.idx, s.completion, s.header, s.body, s.parent FROM samples s "
+            "LEFT JOIN verdicts v ON v.sample_id = s.id WHERE v.sample_id IS NULL ORDER BY s.created").fetchall()
+        for r in rows:
+            yield SampleRow(*r)
+
+    def samples(self, round_: int | None = None) -> list[tuple[SampleRow, Verdict | None]]:
+        q = ("SELECT s.id, s.problem_id, s.round, s.idx, s.completion, s.header, s.body, s.parent, v.data "
+             "FROM samples s LEFT JOIN verdicts v ON v.sample_id = s.id")
+        args: tuple[Any, ...] = ()
+        if round_ is not None:
+            q += " WHERE s.round = ?"
+            args = (round_,)
+        out = []
+        for r in self.db.execute(q + " ORDER BY s.problem_id, s.round, s.idx", args):
+            out.append((SampleRow(*r[:8]), Verdict.from_json(json.loads(r[8])) if r[8] else None))
+        return out
+
+    def solved(self) -> set[str]:
+        rows = self.db.execute("SELECT DISTINCT s.problem_id FROM samples s JOIN verdicts v ON v.sample_id = s.id "
+                               "WHERE v.verdict = 'proved'")
+        return {r[0] for r in rows}
+
+    def counts(self, round_: int = 0) -> dict[str, tuple[int, int]]:
+        """problem id -> (samples verified, samples proved) in one round."""
+        rows = self.db.execute(
+            "SELECT s.problem_id, COUNT(v.sample_id), SUM(v.verdict = 'proved') FROM samples s "
+            "JOIN verdicts v ON v.sample_id = s.id WHERE s.round = ? GROUP BY s.problem_id", (round_,))
+        return {r[0]: (r[1], int(r[2] or 0)) for r in rows}
