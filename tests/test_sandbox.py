@@ -16,8 +16,8 @@ pytestmark = pytest.mark.skipif(not ok, reason=f"bubblewrap unusable here: {why}
 
 
 def run_sandboxed(code: str, tmp: Path, home: Path | None = None) -> subprocess.CompletedProcess[str]:
-    argv = wrap([sys.executable, "-c", code], tmp, readonly=[Path(sys.executable).resolve().parent.parent],
-                home=home)
+    exe = Path(sys.executable)
+    argv = wrap([sys.executable, "-c", code], tmp, readonly=[exe.parent, exe.resolve().parent.parent], home=home)
     return subprocess.run(argv, capture_output=True, text=True, timeout=60)
 
 
