@@ -35,32 +35,26 @@ def _pairs(d: Path):
         yield inp, (out if out.is_file() else None)
 
 
-def test_every_request_round_trips(transcripts: Path) -> None:
-    kinds = set()
-    n = 0
-    for inp, _ in _pairs(transcripts):
-        for chunk in split_stream(inp.read_text(encoding="utf-8")):
+def _round_trip_all(files: list[Path], parse) -> tuple[int, set[type]]:
+    n, kinds = 0, set()
+    for f in files:
+        for chunk in split_stream(f.read_text(encoding="utf-8")):
             raw = loads(chunk)
-            req = parse_request(raw)
-            kinds.add(type(req))
-            assert req.to_json() == raw, inp.name
+            obj = parse(raw)
+            kinds.add(type(obj))
+            assert obj.to_json() == raw, f.name
             n += 1
+    return n, kinds
+
+
+def test_every_request_round_trips(transcripts: Path) -> None:
+    n, kinds = _round_trip_all([i for i, _ in _pairs(transcripts)], parse_request)
     assert n > 80
     assert kinds == {Command, FileCommand, TacticRequest, PickleEnv, PickleProofState, UnpickleEnv, UnpickleProofState}
 
 
 def test_every_response_round_trips(transcripts: Path) -> None:
-    kinds = set()
-    n = 0
-    for _, out in _pairs(transcripts):
-        if out is None:
-            continue
-        for chunk in split_stream(out.read_text(encoding="utf-8")):
-            raw = loads(chunk)
-            resp = parse_response(raw)
-            kinds.add(type(resp))
-            assert resp.to_json() == raw, out.name
-            n += 1
+    n, kinds = _round_trip_all([o for _, o in _pairs(transcripts) if o is not None], parse_response)
     assert n > 80
     assert kinds == {CommandResponse, ProofStepResponse, ReplError}
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass
 
 from bridge.data.problem import Problem
 from bridge.data.specs import DatasetSpec
+from bridge.jsonl import RowDecodeError, decode_row
 from bridge.verify.lean_text import mask, statement_name
 
 _HEADER_OK = re.compile(r"^\s*(import|open|set_option|universe)\b")
@@ -66,14 +66,9 @@ def parse_rows(raw_lines: list[bytes], spec: DatasetSpec) -> tuple[list[Problem]
         if not raw.strip():
             continue
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            errors.append(RowError(lineno, f"not UTF-8 ({e.reason} at byte {e.start})"))
-            continue
-        try:
-            row = json.loads(text)
-        except json.JSONDecodeError as e:
-            errors.append(RowError(lineno, f"not valid JSON ({e.msg} at column {e.colno})"))
+            row = decode_row(raw)
+        except RowDecodeError as e:
+            errors.append(RowError(lineno, str(e)))
             continue
         if not isinstance(row, dict):
             errors.append(RowError(lineno, "a row must be a JSON object"))

@@ -7,11 +7,11 @@ after the rows before it were handed on, so their verdicts are not lost.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 from bridge.errors import InputError
+from bridge.jsonl import RowDecodeError, decode_row
 from bridge.verify.candidate import Candidate, from_code, from_parts, split_header
 
 MAX_CANDIDATE_BYTES = 1_000_000  # a longer candidate is refused with a row error, not sent to Lean
@@ -55,14 +55,10 @@ def read_jsonl(path: Path) -> Iterator[Candidate]:
             if not raw.strip():
                 continue
             try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise InputError(f"{path}:{lineno}: not UTF-8 ({e.reason} at byte {e.start})",
-                                 "re-encode the file as UTF-8") from None
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})", _fix(path)) from None
+                row = decode_row(raw)
+            except RowDecodeError as e:
+                hint = "re-encode the file as UTF-8" if "UTF-8" in str(e) else _fix(path)
+                raise InputError(f"{path}:{lineno}: {e}", hint) from None
             c = candidate_from_row(row, path, lineno)
             if c.id in seen:
                 raise InputError(f"{path}:{lineno}: duplicate id {c.id!r}", "give every row its own id")
