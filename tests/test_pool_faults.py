@@ -177,3 +177,20 @@ def test_streaming_results_come_as_they_finish(fake_cfg) -> None:
     with Verifier(fake_cfg(workers=2, sandbox=False)) as v:
         order = [x.id for x in v.verify(cands)]
     assert order[-1] == "slow" and collections.Counter(order)["slow"] == 1
+
+
+def test_consumer_stopping_early_stops_reading_input(fake_cfg) -> None:
+    read = []
+
+    def cands():
+        for i in range(10_000):
+            read.append(i)
+            yield from_parts(f"c{i}", None, STMT, f"  rfl -- {i}")
+
+    cfg = fake_cfg(workers=2, sandbox=False)
+    cfg.queue_size = 8
+    with Verifier(cfg) as v:
+        it = v.verify(cands())
+        first = [next(it) for _ in range(3)]
+        it.close()
+    assert len(first) == 3 and len(read) < 100  # the feeder stopped instead of draining all 10,000

@@ -77,14 +77,18 @@ class _Scheduler:
         self.maxsize = max(1, maxsize)
         self.closed = False
 
-    def put(self, job: Job) -> None:
+    def put(self, job: Job) -> bool:
+        """Queue a job; False once the pool is closing (the producer should stop)."""
         with self.cond:
             if self.n >= self.maxsize:
                 while self.n > self.maxsize // 2 and not self.closed:
                     self.cond.wait()
+            if self.closed:
+                return False
             self.queues.setdefault(job.header, collections.deque()).append(job)
             self.n += 1
             self.cond.notify()  # one idle worker is enough for one job
+            return True
 
     def close(self) -> None:
         with self.cond:
@@ -140,6 +144,8 @@ class _Worker:
         ):
             self._drop()
         if self.repl is None:
+            if self.pool._sched.closed and self.pool._closing:
+                raise ReplFault("crashed", "the pool is shutting down")
             self.repl = self.pool._make_repl()
             self.repl.start()
             self.pool.started += 1
@@ -196,6 +202,7 @@ class Pool:
         self.header_errors: dict[str, str] = {}
         self._references: dict[str, CommandResponse | ReplFault] = {}
         self.started = 0  # REPL processes started, for tests and benchmarks
+        self._closing = False
         self._busy = False
 
     def header_text(self, header: str) -> str:
@@ -212,6 +219,7 @@ class Pool:
         self.close()
 
     def close(self) -> None:
+        self._closing = True
         self._sched.close()
         for t in self._threads:
             t.join(timeout=10)
@@ -219,6 +227,7 @@ class Pool:
             w._drop()
         self._threads = []
         self._workers = []
+        self._closing = False
 
     @property
     def _inline(self) -> bool:
@@ -254,7 +263,8 @@ class Pool:
             try:
                 for job in jobs:
                     job.submitted = time.monotonic()
-                    self._sched.put(job)
+                    if not self._sched.put(job):
+                        break  # the consumer stopped early: read no further
                     with self._lock:
                         state["submitted"] += 1
             except BaseException as e:  # noqa: BLE001 - handed to the consumer

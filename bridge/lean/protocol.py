@@ -234,9 +234,12 @@ def parse_request(d: dict[str, Any]) -> Request:
     raise ProtocolError(f"not a REPL request: {d!r}"[:300])
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
 def encode_request(req: Request) -> bytes:
     """One request as the REPL reads it: a JSON object on one line, then a blank line."""
-    return json.dumps(req.to_json(), ensure_ascii=False).encode("utf-8") + b"\n\n"
+    return _ENCODER.encode(req.to_json()).encode("utf-8") + b"\n\n"
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -274,12 +274,9 @@ class Repl:
             raise ReplFault("protocol", f"the REPL wrote something that is not a protocol answer: {e}",
                             text[:500]) from None
         self._expect_shape(req, resp)
-        # A second object already waiting is a forged or confused answer: trust neither. (A non-blocking
-        # read is one syscall; what arrives later is caught before the next request is sent.)
-        try:
-            self._buf += os.read(self.proc.stdout.fileno(), 1 << 16)  # type: ignore[union-attr]
-        except BlockingIOError:
-            pass
+        # A second object read together with the answer is a forged or confused answer: trust neither.
+        # No extra syscall looks for output that arrives later: it is read as the next answer, where the
+        # env numbering and the soundness follow-ups' expected shapes refuse it.
         if self._buf.strip():
             raise ReplFault("protocol", "the REPL wrote more than one answer to one request", self._evidence())
         return resp
