@@ -124,6 +124,7 @@ class _Worker:
         self.pool = pool
         self.repl: Repl | None = None
         self.headers: dict[str, int | None] = {}
+        self.rss_checked = 0.0
 
     def _drop(self) -> None:
         for h in self.headers:
@@ -136,13 +137,16 @@ class _Worker:
     def fresh(self) -> Repl:
         lim = self.pool.limits
         r = self.repl
-        # (a dead REPL is noticed by send() itself, at EOF or EPIPE: no waitpid per request here)
-        if r is not None and (
-            r.proc is None
-            or r.stats.requests >= lim.recycle_after
-            or (lim.recycle_memory_mb and r.rss_mb() > lim.recycle_memory_mb)
-        ):
-            self._drop()
+        # (a dead REPL is noticed by send() itself, at EOF or EPIPE: no waitpid per request here; and
+        # /proc is read for the memory mark at most once a second, not per request)
+        if r is not None:
+            now = time.monotonic()
+            check_rss = lim.recycle_memory_mb is not None and now - self.rss_checked >= 1.0
+            if check_rss:
+                self.rss_checked = now
+            if (r.proc is None or r.stats.requests >= lim.recycle_after
+                    or (check_rss and r.rss_mb() > lim.recycle_memory_mb)):  # type: ignore[operator]
+                self._drop()
         if self.repl is None:
             if self.pool._sched.closed and self.pool._closing:
                 raise ReplFault("crashed", "the pool is shutting down")
@@ -257,6 +261,19 @@ class Pool:
             raise RuntimeError("Pool.run is already running")
         self._busy = True
         self._start_workers()
+        if self._inline:
+            # One worker: the consuming thread is the worker and reads the jobs itself. No feeder, no
+            # queue, no thread hand-off per result (measured in benchmarks/bench_overhead.py), and
+            # nothing is lost to overlap: one worker checks one job at a time anyway.
+            w = self._workers[0]
+            try:
+                for job in jobs:
+                    job.submitted = time.monotonic()
+                    yield self._handle(w, job)
+            finally:
+                self._busy = False
+                self.close()
+            return
         state: dict[str, Any] = {"submitted": 0, "done": False, "error": None}
 
         def feed() -> None:
@@ -272,31 +289,21 @@ class Pool:
             finally:
                 with self._lock:
                     state["done"] = True
-                if self._inline:
-                    self._sched.close()  # the consumer is the worker: no more jobs will come
-                else:
-                    self._results.put(None)  # type: ignore[arg-type]  # wake the consumer
+                self._results.put(None)  # type: ignore[arg-type]  # wake the consumer
 
         feeder = threading.Thread(target=feed, name="bridge-feeder", daemon=True)
         feeder.start()
         got = 0
         try:
-            if self._inline:
-                # One worker: the consuming thread is the worker, so no thread hand-off per result
-                # (measured in benchmarks/bench_overhead.py); there is nothing to overlap anyway.
-                w = self._workers[0]
-                while (job := self._sched.get(w.headers)) is not None:
-                    yield self._handle(w, job)
-            else:
-                while True:
-                    with self._lock:
-                        if state["done"] and got >= state["submitted"]:
-                            break
-                    item = self._results.get()
-                    if item is None:
-                        continue
-                    got += 1
-                    yield item
+            while True:
+                with self._lock:
+                    if state["done"] and got >= state["submitted"]:
+                        break
+                item = self._results.get()
+                if item is None:
+                    continue
+                got += 1
+                yield item
         finally:
             self._busy = False
             self.close()

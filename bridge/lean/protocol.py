@@ -25,16 +25,17 @@ def _camel(name: str) -> str:
     return head + "".join(p[:1].upper() + p[1:] for p in rest)
 
 
-_KEYS: dict[type, tuple[tuple[tuple[str, str], ...], bool]] = {}
+_KEYS: dict[type, tuple[tuple[tuple[str, str], ...], bool, dict[str, str]]] = {}
 
 
-def _keys(cls: type) -> tuple[tuple[tuple[str, str], ...], bool]:
-    """((field name, JSON key), ...) and whether the class keeps unknown keys; computed once per class
-    because this runs for every request and answer on the hot path."""
+def _keys(cls: type) -> tuple[tuple[tuple[str, str], ...], bool, dict[str, str]]:
+    """((field name, JSON key), ...), whether the class keeps unknown keys, and JSON key -> field name;
+    computed once per class because this runs for every request and answer on the hot path."""
     got = _KEYS.get(cls)
     if got is None:
         names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
-        got = _KEYS[cls] = (tuple((n, _camel(n)) for n in names if n != "extra"), "extra" in names)
+        pairs = tuple((n, _camel(n)) for n in names if n != "extra")
+        got = _KEYS[cls] = (pairs, "extra" in names, {key: name for name, key in pairs})
     return got
 
 
@@ -43,7 +44,7 @@ class _Json:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        pairs, has_extra = _keys(type(self))
+        pairs, has_extra, _ = _keys(type(self))
         for name, key in pairs:
             v = getattr(self, name)
             if v is not None:
@@ -55,8 +56,7 @@ class _Json:
     @classmethod
     def _kwargs(cls, d: dict[str, Any], nested: dict[str, Any] | None = None) -> dict[str, Any]:
         nested = nested or {}
-        pairs, has_extra = _keys(cls)
-        known = {key: name for name, key in pairs}
+        _, has_extra, known = _keys(cls)
         kw: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         for k, v in d.items():

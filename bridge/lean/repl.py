@@ -203,7 +203,7 @@ class Repl:
         fd = self.proc.stdin.fileno()
         view = memoryview(data)
         while view:
-            try:  # try first: the pipe almost always has room, and select costs a syscall
+            try:  # try first: the pipe almost always has room for the whole request
                 n = os.write(fd, view)
             except BlockingIOError:
                 left = deadline - time.monotonic()
@@ -224,11 +224,12 @@ class Repl:
         assert self.proc and self.proc.stdout
         fd = self.proc.stdout.fileno()
         while True:
-            stripped = self._buf.lstrip(b"\r\n")
-            idx = stripped.find(b"\n\n")
-            if idx >= 0:
-                self._buf = stripped[idx + 2 :]
-                return stripped[:idx]
+            if self._buf:
+                stripped = self._buf.lstrip(b"\r\n")
+                idx = stripped.find(b"\n\n")
+                if idx >= 0:
+                    self._buf = stripped[idx + 2 :]
+                    return stripped[:idx]
             left = deadline - time.monotonic()
             if left <= 0:
                 raise ReplFault("timeout", "no answer within the time limit")
