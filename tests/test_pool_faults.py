@@ -194,3 +194,18 @@ def test_consumer_stopping_early_stops_reading_input(fake_cfg) -> None:
         first = [next(it) for _ in range(3)]
         it.close()
     assert len(first) == 3 and len(read) < 100  # the feeder stopped instead of draining all 10,000
+
+
+def test_identical_candidates_are_checked_once_with_and_without_cache(fake_cfg, tmp_path: Path) -> None:
+    import dataclasses
+
+    cands = [from_parts(f"s{i}", None, STMT, f"  rfl -- variant {i % 3}") for i in range(30)]
+    for use_cache in (False, True):
+        cfg = dataclasses.replace(fake_cfg(sandbox=False), use_cache=use_cache, cache_dir=tmp_path / "c")
+        with Verifier(cfg) as v:
+            got = list(v.verify(cands))
+            assert len(got) == 30 and {x.id for x in got} == {c.id for c in cands}
+            assert v.stats.lean_checked == 3 and all(x.verdict == "proved" for x in got)
+    with Verifier(dataclasses.replace(fake_cfg(sandbox=False), cache_dir=tmp_path / "c")) as v:
+        list(v.verify(cands))
+        assert v.stats.lean_checked == 0 and v.stats.cache_hits == 30  # a warm cache: nothing reaches Lean

@@ -148,7 +148,7 @@ class _Worker:
                     or (check_rss and r.rss_mb() > lim.recycle_memory_mb)):  # type: ignore[operator]
                 self._drop()
         if self.repl is None:
-            if self.pool._sched.closed and self.pool._closing:
+            if self.pool._sched.closed:  # a worker outliving close() must not start a REPL nobody kills
                 raise ReplFault("crashed", "the pool is shutting down")
             self.repl = self.pool._make_repl()
             self.repl.start()
@@ -204,9 +204,8 @@ class Pool:
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
         self.header_errors: dict[str, str] = {}
-        self._references: dict[str, CommandResponse | ReplFault] = {}
+        self._references: dict[str, CommandResponse] = {}
         self.started = 0  # REPL processes started, for tests and benchmarks
-        self._closing = False
         self._busy = False
 
     def header_text(self, header: str) -> str:
@@ -223,7 +222,6 @@ class Pool:
         self.close()
 
     def close(self) -> None:
-        self._closing = True
         self._sched.close()
         for t in self._threads:
             t.join(timeout=10)
@@ -231,7 +229,6 @@ class Pool:
             w._drop()
         self._threads = []
         self._workers = []
-        self._closing = False
 
     @property
     def _inline(self) -> bool:
@@ -330,7 +327,7 @@ class Pool:
     def _reference(self, w: _Worker, key: str, cmd: str, check: str, header_env: int | None) -> CommandResponse:
         with self._lock:
             known = self._references.get(key)
-        if isinstance(known, CommandResponse):
+        if known is not None:
             return known
         r1 = w.command(cmd, header_env, self.limits.timeout)
         r2 = w.command(check, r1.env, self.limits.timeout)

@@ -110,7 +110,9 @@ class Verifier:
         return Pool(self._repl, workers=self.cfg.resolved_workers(), limits=limits, needs_followup=lean_clean)
 
     def key(self, c: Candidate) -> str:
-        opts = f"native={self.options.allow_native_decide};strict={self.cfg.strict};hb={self.cfg.max_heartbeats}"
+        # the REPL command is part of the key: another executable may answer differently
+        opts = (f"native={self.options.allow_native_decide};strict={self.cfg.strict};hb={self.cfg.max_heartbeats};"
+                f"repl={' '.join(self.launch.argv)}")
         return cache_key(self.launch.lean_version, self.launch.manifest_hash, c.header, c.body, opts)
 
     def _job(self, c: Candidate) -> Job:
@@ -179,15 +181,16 @@ class Verifier:
                     continue
                 k = self.key(c)
                 with lock:
-                    cached = finished.get(k)
-                if cached is None and self.cache is not None:
-                    with lock:
-                        cached = self.cache.get(k)
+                    cached = finished.get(k)  # the same text already decided in this run
                     if cached is not None:
-                        stats.cache_hits += 1
-                        cached = Verdict(**{**cached.__dict__, "id": c.id, "cached": True})
-                        yield Job(header=c.header, body="", payload=cached, precomputed=True)
-                        continue
+                        stats.duplicates += 1
+                    elif self.cache is not None:
+                        cached = self.cache.get(k)
+                        stats.cache_hits += cached is not None
+                if cached is not None:
+                    cached = Verdict(**{**cached.__dict__, "id": c.id, "cached": True})
+                    yield Job(header=c.header, body="", payload=cached, precomputed=True)
+                    continue
                 with lock:
                     if k in in_flight:  # the same text is already being checked: wait for its verdict
                         in_flight[k].append(c)
@@ -205,7 +208,7 @@ class Verifier:
             c: Candidate = out.job.payload
             v = self.decide(c, out)
             k = self.key(c)
-            if self.cache is not None:
+            if self.cache is not None and v.gate == "full":  # a stand-in REPL's fast-gate verdict is not kept
                 with lock:
                     self.cache.put(k, v)
             with lock:
