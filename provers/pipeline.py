@@ -29,7 +29,7 @@ class ProveSettings:
     rounds: int = 0
     stop_on_first: bool = False
     params: SamplingParams = field(default_factory=SamplingParams)
-    chunk: int = 16  # samples asked of the backend at once (smaller with --stop-on-first)
+    chunk: int = 64  # samples asked of the backend at once (4 with --stop-on-first)
 
 
 @dataclass

@@ -96,8 +96,9 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(1)
             bar.set_postfix(solved=len(pipe.solved), refresh=False)
 
+        # all of a problem's samples in one call: the backend shares the prompt's KV cache across them
         settings = ProveSettings(samples=args.samples, rounds=args.rounds, stop_on_first=args.stop_on_first,
-                                 params=params, chunk=args.batch_size or 16)
+                                 params=params, chunk=args.samples)
         pipe = Pipeline(backend, family, verifier, store, settings, on_verdict=on_verdict)
         try:
             pipe.run(problems)
