@@ -209,3 +209,10 @@ def test_identical_candidates_are_checked_once_with_and_without_cache(fake_cfg, 
     with Verifier(dataclasses.replace(fake_cfg(sandbox=False), cache_dir=tmp_path / "c")) as v:
         list(v.verify(cands))
         assert v.stats.lean_checked == 0 and v.stats.cache_hits == 30  # a warm cache: nothing reaches Lean
+
+
+def test_verify_all_returns_input_order(fake_cfg) -> None:
+    cands = [from_parts("slow", None, STMT, "  rfl -- FAKE_BURN=0.5")] + [
+        from_parts(f"f{i}", None, STMT, f"  rfl -- {i}") for i in range(4)]
+    with Verifier(fake_cfg(workers=2, sandbox=False)) as v:
+        assert [x.id for x in v.verify_all(cands)] == [c.id for c in cands]

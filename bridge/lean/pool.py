@@ -12,7 +12,7 @@ import collections
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -307,9 +307,6 @@ class Pool:
             feeder.join(timeout=10)
         if state["error"] is not None:
             raise state["error"]
-
-    def run_all(self, jobs: Sequence[Job]) -> list[Outcome]:
-        return list(self.run(jobs))
 
     def _handle(self, w: _Worker, job: Job) -> Outcome:
         if job.precomputed:

@@ -92,7 +92,3 @@ def repl_launch(cfg: BridgeConfig) -> ReplLaunch:
             "| sh) and run `bridge setup`, or give --repl-cmd",
         )
     return ReplLaunch(project.repl_argv(), project.path, version, project.manifest_hash())
-
-
-def describe(argv: list[str]) -> str:
-    return shlex.join(argv)

@@ -115,13 +115,13 @@ class Verifier:
                 f"repl={' '.join(self.launch.argv)}")
         return cache_key(self.launch.lean_version, self.launch.manifest_hash, c.header, c.body, opts)
 
-    def _job(self, c: Candidate) -> Job:
+    def _job(self, c: Candidate, key: str) -> Job:
         ref = None
         if c.statement and c.name:
             rk = hashlib.sha256((c.header + "\x00" + c.statement).encode()).hexdigest()
             ref = (rk, soundness.reference_command(c), soundness.followup_command(c.name))
         return Job(header=c.header, body=c.body, followup=soundness.followup_command(c.name) if c.name else None,
-                   reference=ref, payload=c)
+                   reference=ref, payload=(c, key))
 
     def decide(self, c: Candidate, out: Outcome) -> Verdict:
         """An outcome of the pool -> the candidate's verdict (pure apart from the optional strict replay)."""
@@ -198,16 +198,15 @@ class Verifier:
                         continue
                     in_flight[k] = []
                 stats.lean_checked += 1
-                yield self._job(c)
+                yield self._job(c, k)
 
         pool = self._pool()
         for out in pool.run(jobs()):
             if out.status == "precomputed":
                 yield out.job.payload
                 continue
-            c: Candidate = out.job.payload
+            c, k = out.job.payload
             v = self.decide(c, out)
-            k = self.key(c)
             if self.cache is not None and v.gate == "full":  # a stand-in REPL's fast-gate verdict is not kept
                 with lock:
                     self.cache.put(k, v)

@@ -95,7 +95,3 @@ def statement_name(statement: str) -> tuple[str | None, str | None]:
     if not ds:
         return None, None
     return ds[0].group("kind"), ds[0].group("name")
-
-
-def normalize_space(text: str) -> str:
-    return " ".join(text.split())
