@@ -138,3 +138,35 @@ def test_doctor_soundness_runs_the_corpus_through_the_gate(tmp_path: Path) -> No
     needs_lean = {c["id"] for c in map(json.loads, corpus.read_text().splitlines()) if c.get("fake") and c["lean"]}
     wrong = {row["id"] for row in d["soundness"] if not row["ok"]}
     assert wrong == needs_lean and r.returncode == 1
+
+
+def test_a_built_project_runs_its_repl_directly_with_lakes_environment(tmp_path: Path,
+                                                                       monkeypatch) -> None:
+    """`lake env` is asked once for the environment; workers start the REPL binary itself with it."""
+    from bridge.config import load_config
+    from bridge.verify.api import Verifier
+    from bridge.verify.candidate import from_parts
+
+    project = tmp_path / "project"
+    binary = project / ".lake" / "packages" / "REPL" / ".lake" / "build" / "bin" / "repl"
+    seen = tmp_path / "seen"
+    make_tool_dir = binary.parent
+    make_tool_dir.mkdir(parents=True)
+    (project / "lakefile.lean").write_text("-- stand-in\n")
+    (project / "lean-toolchain").write_text("leanprover/lean4:v4.9.0\n")
+    binary.write_text(f"#!/bin/sh\necho \"$LEAN_PATH\" > {seen}\nexec {sys.executable} {ROOT / 'tests' / 'fakes' / 'fake_repl.py'}\n")
+    binary.chmod(0o755)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    calls = tmp_path / "lake.log"
+    make_tool(bindir, "lake", f'echo "lake $*" >> {calls}\nprintf "LEAN_PATH=/opt/fake/lib/lean\\0PATH=$PATH\\0"\n')
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    cfg = load_config(overrides={"lean_project": project, "cache_dir": tmp_path / "c", "sandbox": False,
+                                 "workers": 2}, environ={})
+    with Verifier(cfg) as v:
+        assert v.launch.argv == [str(binary)]
+        got = list(v.verify([from_parts(f"a{i}", None, "theorem a : True := by\n", f"  trivial -- {i}")
+                             for i in range(4)]))
+    assert all(x.verdict == "proved" for x in got)
+    assert seen.read_text().strip() == "/opt/fake/lib/lean"
+    assert calls.read_text().splitlines() == ["lake env printenv -0"]  # asked once, not per worker

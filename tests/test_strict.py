@@ -31,7 +31,8 @@ def strict_cfg(tmp_path: Path, fake_cfg, monkeypatch: pytest.MonkeyPatch):
     (project / "lean-toolchain").write_text("leanprover/lean4:v4.9.0\n")
     log = tmp_path / "calls.log"
     bindir = tmp_path / "bin"
-    tool(bindir / "lake", f'echo "lake $*" >> {log}\n[ "$1 $2" = "env printenv" ] && echo /lib/lean\nexit 0\n')
+    tool(bindir / "lake", f'echo "lake $*" >> {log}\n'
+         '[ "$1 $2" = "env printenv" ] && printf "LEAN_PATH=/lib/lean\\0PATH=%s\\0" "$PATH"\nexit 0\n')
     # lean: `-o OUT SRC` compiles (fails on KERNEL_SYNTAX), `lean PROBE` prints the axioms of the module
     tool(bindir / "lean", f"""echo "lean $*" >> {log}
 if [ "$1" = "-o" ]; then

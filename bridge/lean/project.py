@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import shlex
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,25 @@ class LeanProject:
         binary = self.repl_binary()
         return [lake, "env", str(binary)] if binary else [lake, "exe", "repl"]
 
+    def lake_environment(self) -> dict[str, str] | None:
+        """The environment ``lake env`` gives (LEAN_PATH, the toolchain's PATH, ...), read once.
+
+        Workers then run the REPL binary directly with it: no Lake start-up per worker, and no Lake
+        inside the sandbox, where the project is read-only and Lake might want to write its config cache.
+        None if Lake cannot tell (the caller falls back to ``lake env <repl>``).
+        """
+        lake = shutil.which("lake")
+        if lake is None:
+            return None
+        try:
+            r = subprocess.run([lake, "env", "printenv", "-0"], cwd=self.path, capture_output=True, timeout=300)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if r.returncode != 0:
+            return None
+        env = dict(item.split("=", 1) for item in r.stdout.decode("utf-8", "replace").split("\0") if "=" in item)
+        return env if "LEAN_PATH" in env else None
+
 
 def find_project(cfg: BridgeConfig) -> LeanProject:
     """The configured project, else this repository (its ``lakefile.lean``), else an error."""
@@ -74,6 +94,7 @@ class ReplLaunch:
     cwd: Path
     lean_version: str
     manifest_hash: str
+    env: dict[str, str] | None = None  # the environment to start it with (None: ours)
 
 
 def repl_launch(cfg: BridgeConfig) -> ReplLaunch:
@@ -91,4 +112,8 @@ def repl_launch(cfg: BridgeConfig) -> ReplLaunch:
             "install elan (curl https://raw.githubusercontent.com/leanprover/elan/master/elan-init.sh -sSf "
             "| sh) and run `bridge setup`, or give --repl-cmd",
         )
+    binary = project.repl_binary()
+    env = project.lake_environment() if binary else None
+    if binary and env is not None:
+        return ReplLaunch([str(binary)], project.path, version, project.manifest_hash(), env)
     return ReplLaunch(project.repl_argv(), project.path, version, project.manifest_hash())

@@ -99,7 +99,7 @@ class Verifier:
             tmp = tempfile.mkdtemp(dir=self._tmp.name)
             argv = sandbox.wrap(argv, tmp, readonly=sandbox.lean_readonly_paths(self.launch.cwd, argv),
                                 cwd=self.launch.cwd)
-        return Repl(argv, cwd=self.launch.cwd, env=dict(os.environ),
+        return Repl(argv, cwd=self.launch.cwd, env=self.launch.env or dict(os.environ),
                     memory_limit_mb=self.cfg.memory_limit_mb or None)
 
     def _pool(self) -> Pool:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bridge.config import BridgeConfig
 from bridge.lean import sandbox
-from bridge.lean.project import ReplLaunch
+from bridge.lean.project import LeanProject, ReplLaunch
 from bridge.verify.candidate import Candidate
 from bridge.verify.soundness import DEFAULT_AXIOMS, NATIVE_AXIOMS, Rejection
 
@@ -39,7 +39,7 @@ class StrictChecker:
         self.cfg = cfg
         self.project = launch.cwd
         self.lake = shutil.which("lake") or "lake"
-        self._lean_path: str | None = None
+        self._env: dict[str, str] | None = None
 
     def available(self) -> tuple[bool, str]:
         if shutil.which("lake") is None:
@@ -53,12 +53,11 @@ class StrictChecker:
         return subprocess.run(argv, cwd=self.project, env=env, capture_output=True, text=True,
                               timeout=self.cfg.timeout * 2, errors="replace")
 
-    def lean_path(self) -> str:
-        if self._lean_path is None:
-            r = subprocess.run([self.lake, "env", "printenv", "LEAN_PATH"], cwd=self.project,
-                               capture_output=True, text=True, timeout=120)
-            self._lean_path = r.stdout.strip()
-        return self._lean_path
+    def lake_env(self) -> dict[str, str]:
+        """The project's Lean environment (read once from ``lake env``), or ours if Lake cannot tell."""
+        if self._env is None:
+            self._env = LeanProject(self.project).lake_environment() or dict(os.environ)
+        return self._env
 
     def check(self, c: Candidate) -> Rejection | None:
         ok, why = self.available()
@@ -70,8 +69,9 @@ class StrictChecker:
             tmp = Path(d)
             src = tmp / f"{MODULE}.lean"
             src.write_text(c.header.rstrip("\n") + "\n\n" + c.body + "\n", encoding="utf-8")
-            env = dict(os.environ, LEAN_PATH=f"{tmp}:{self.lean_path()}")
-            lean = shutil.which("lean") or "lean"
+            base = self.lake_env()
+            env = dict(base, LEAN_PATH=f"{tmp}:{base.get('LEAN_PATH', '')}")
+            lean = shutil.which("lean", path=env.get("PATH")) or "lean"
             try:
                 r = self._run([lean, "-o", str(tmp / f"{MODULE}.olean"), str(src)], tmp, env)
                 if r.returncode != 0:
