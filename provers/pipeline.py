@@ -55,18 +55,15 @@ def _seed(base: int, problem_id: str, round_: int, first: int) -> int:
 
 class Pipeline:
     def __init__(self, backend: Backend, family: Family, verifier: Verifier, store: RunStore,
-                 settings: ProveSettings, on_verdict: Callable[[Verdict], None] | None = None,
-                 on_sample: Callable[[], None] | None = None):
+                 settings: ProveSettings, on_verdict: Callable[[Verdict], None] | None = None):
         self.backend = backend
         self.family = family
         self.verifier = verifier
         self.store = store
         self.s = settings
         self.on_verdict = on_verdict or (lambda v: None)
-        self.on_sample = on_sample or (lambda: None)
         self.solved: set[str] = store.solved()
         self.problems: dict[str, Problem] = {}
-        self.generated = 0
 
     # -- the two stages -----------------------------------------------------------------------------
 
@@ -87,8 +84,6 @@ class Pipeline:
                         cand = extract(self.family, t.problem, text, sid)
                         row = SampleRow(sid, t.problem.id, t.round, i, text, cand.header, cand.body, t.parent)
                         if self.store.add_sample(row, _prompt_text(t.prompt), p.to_json()):
-                            self.generated += 1
-                            self.on_sample()
                             out.put(cand)
         except BaseException as e:  # noqa: BLE001 - handed to the verifying thread
             errors.append(e)

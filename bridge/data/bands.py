@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bridge.data.problem import BANDS, Problem
+from bridge.data.problem import Problem
 
 if TYPE_CHECKING:
     from bridge.config import BridgeConfig
@@ -77,5 +77,3 @@ def update_bands(cfg: BridgeConfig, dataset: str, problems: list[Problem],
         p.band = table.get(p.id, p.band)
     return table
 
-
-assert set(BANDS) == {"simple", "intermediate", "advanced", "lean-formalized"}

@@ -45,6 +45,10 @@ class LeanProject:
                 return cand
         return None
 
+    def lean4checker_binary(self) -> Path | None:
+        p = self.path / ".lake" / "packages" / "lean4checker" / ".lake" / "build" / "bin" / "lean4checker"
+        return p if p.is_file() else None
+
     def mathlib_built(self) -> bool:
         pkg = self.path / ".lake" / "packages" / "mathlib" / ".lake" / "build" / "lib"
         return (pkg / "Mathlib.olean").is_file() or any(pkg.glob("**/Mathlib.olean")) if pkg.is_dir() else False

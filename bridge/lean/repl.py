@@ -50,7 +50,6 @@ class ReplFault(Exception):
 @dataclass
 class ReplStats:
     requests: int = 0
-    started_at: float = 0.0
 
 
 def tree_rss_mb(pid: int) -> float:
@@ -119,7 +118,7 @@ class Repl:
         self._poll.register(self.proc.stdout.fileno(), select.POLLIN | select.POLLHUP | select.POLLERR)
         os.set_blocking(self.proc.stdin.fileno(), False)  # type: ignore[union-attr]
         threading.Thread(target=self._drain_stderr, daemon=True).start()
-        self.stats = ReplStats(started_at=time.monotonic())
+        self.stats = ReplStats()
         self._buf = b""
         self.next_env = 0
 
@@ -175,9 +174,6 @@ class Repl:
             except OSError:
                 pass
         self.proc = None
-
-    def close(self) -> None:
-        self.kill()
 
     # -- one round trip ---------------------------------------------------------------------------
 

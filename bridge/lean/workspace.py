@@ -78,7 +78,6 @@ def plan(project: LeanProject) -> list[Step]:
     tc = project.toolchain
     if not tc:
         raise SetupError(f"{project.path} has no lean-toolchain file", "add one, e.g. `leanprover/lean4:v4.9.0`")
-    checker = project.path / ".lake" / "packages" / "lean4checker" / ".lake" / "build" / "bin" / "lean4checker"
     return [
         Step("toolchain", [elan, "toolchain", "install", tc], lambda: toolchain_installed(elan, tc),
              "check your network connection, or install the toolchain by hand with elan"),
@@ -86,7 +85,7 @@ def plan(project: LeanProject) -> list[Step]:
              "the Mathlib build cache could not be fetched; `lake build` builds Mathlib from source (hours)"),
         Step("repl", [lake, "build", "repl"], lambda: project.repl_binary() is not None,
              "the REPL did not build; check its tag matches lean-toolchain in lakefile.lean"),
-        Step("lean4checker", [lake, "build", "lean4checker"], checker.is_file,
+        Step("lean4checker", [lake, "build", "lean4checker"], lambda: project.lean4checker_binary() is not None,
              "lean4checker did not build; --strict stays unavailable, plain verification still works"),
     ]
 

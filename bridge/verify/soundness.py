@@ -68,7 +68,7 @@ def parse_axioms(resp: CommandResponse) -> list[str] | None:
     return None
 
 
-def printed_type(resp: CommandResponse, name: str) -> str | None:
+def printed_type(resp: CommandResponse) -> str | None:
     """The ``#check @NAME`` line printed with ``pp.all``."""
     for m in resp.messages or []:
         if m.severity == "info" and not _AXIOMS.search(m.data) and not _NO_AXIOMS.search(m.data):
@@ -89,12 +89,12 @@ def rule_statement(candidate: Candidate, check: CommandResponse, reference: Comm
     """2. The declaration is the reference statement: same name, same fully explicit type."""
     if candidate.kind not in ("theorem", "lemma", "def"):
         return Rejection("statement", f"the target is a `{candidate.kind}`, not a theorem")
-    got = printed_type(check, candidate.name or "")
+    got = printed_type(check)
     if got is None or check.errors:
         return Rejection("statement", f"`{candidate.name}` could not be printed in the candidate's environment")
     if reference is None:
         return None  # free-form code: no reference to compare with
-    want = printed_type(reference, candidate.name or "")
+    want = printed_type(reference)
     if want is None:
         return Rejection("statement", "the reference statement did not elaborate in the header environment")
     if got != want:

@@ -27,9 +27,10 @@ MODULE = "BridgeCandidate"
 
 
 def checker_binary(project: Path) -> Path | None:
-    for cand in (project / ".lake" / "packages" / "lean4checker" / ".lake" / "build" / "bin" / "lean4checker",):
-        if cand.is_file():
-            return cand
+    """lean4checker built in the project, else the toolchain's own `leanchecker` if on PATH."""
+    built = LeanProject(project).lean4checker_binary()
+    if built is not None:
+        return built
     found = shutil.which("leanchecker")
     return Path(found) if found else None
 
@@ -38,7 +39,6 @@ class StrictChecker:
     def __init__(self, cfg: BridgeConfig, launch: ReplLaunch):
         self.cfg = cfg
         self.project = launch.cwd
-        self.lake = shutil.which("lake") or "lake"
         self._env: dict[str, str] | None = None
 
     def available(self) -> tuple[bool, str]:
