@@ -26,3 +26,11 @@ require lean4checker from git
 @[default_target]
 lean_lib Bridge where
   srcDir := "lean_project"
+
+-- The trusted kernel checker (`lean_project/Bridge/Check.lean`): reads a candidate's .olean, imports its
+-- imports, replays its constants through the kernel (as lean4checker does), compares target statements
+-- with a reference .olean and prints one JSON line. Build with `lake build bridge-check`.
+lean_exe «bridge-check» where
+  srcDir := "lean_project"
+  root := `Bridge.Check
+  supportInterpreter := true

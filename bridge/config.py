@@ -61,8 +61,15 @@ class BridgeConfig:
     cache_dir: Path = field(default_factory=_default_cache_dir)
     use_cache: bool = True
     sandbox: bool = True  # run Lean under bubblewrap
+    sandbox_paths: str | None = None  # more read-only paths inside the sandbox, separated by ":"
     strict: bool = False  # replay every proved candidate in the kernel (lean4checker)
     allow_native_decide: bool = False
+    allow_fast_gate: bool = False  # accept a stand-in REPL that gives `#print axioms` no answer (not Lean)
+    count_fast_gate: bool = False  # count such fast-gate `proved` verdicts as solved in prove/report
+    transport: str = "pty"  # how answers come back: "pty" (REPL v4.9.0 never flushes) or "pipe"
+    address_space_mb: int = 0  # sandbox RLIMIT_AS per process; 0: max(32768, 2 x memory_limit_mb)
+    max_processes: int = 1024  # sandbox RLIMIT_NPROC (threads count too); 0: no limit
+    max_file_mb: int = 1024  # sandbox RLIMIT_FSIZE: no file (or memfd) a candidate writes grows past it
     lean_version: str | None = None  # reported with each verdict; read from the project when unset
 
     def resolved_workers(self) -> int:
@@ -108,7 +115,7 @@ def _coerce(value: Any, tp: Any, where: str, key: str) -> Any:
     if not ok:
         raise ConfigError(
             f"{where}: key '{key}' expects {_type_name(base)}, got {type(value).__name__} {value!r}",
-            f"fix '{key}' in {where}",
+            f"fix '{key}' in {where}" if where != "setting" else f"give '{key}' {_type_name(base)}",
         )
     if base is Path:
         return Path(value).expanduser()
@@ -142,6 +149,34 @@ def _parse_env(raw: str, tp: Any, var: str) -> Any:
         ) from None
 
 
+# Allowed values of each number (and of the one choice), checked wherever a value comes from.
+_RANGES: dict[str, tuple[str, typing.Callable[[Any], bool]]] = {
+    "workers": ("an integer >= 0 (0: from cores and memory)", lambda v: v >= 0),
+    "timeout": ("a number of seconds > 0", lambda v: v > 0),
+    "header_timeout": ("a number of seconds > 0", lambda v: v > 0),
+    "memory_limit_mb": ("an integer >= 0 (0: no limit)", lambda v: v >= 0),
+    "recycle_after": ("an integer >= 1", lambda v: v >= 1),
+    "recycle_memory_mb": ("an integer >= 0", lambda v: v >= 0),
+    "max_heartbeats": ("an integer >= 0 (0: no limit)", lambda v: v >= 0),
+    "queue_size": ("an integer >= 1", lambda v: v >= 1),
+    "address_space_mb": ("an integer >= 0 (0: derived from memory_limit_mb)", lambda v: v >= 0),
+    "max_processes": ("an integer >= 0 (0: no limit)", lambda v: v >= 0),
+    "max_file_mb": ("an integer >= 0 (0: no limit)", lambda v: v >= 0),
+    "transport": ('"pty" or "pipe"', lambda v: v in ("pty", "pipe")),
+}
+
+
+def _check_range(key: str, value: Any, where: str, fix: str) -> None:
+    rule = _RANGES.get(key)
+    if rule is not None and value is not None and not rule[1](value):
+        raise ConfigError(f"{where}: '{key}' must be {rule[0]}, got {value!r}", fix)
+
+
+def _toml_error(path: Path, e: Exception) -> ConfigError:
+    # tomllib's message already ends in "(at line L, column C)"; say it plainly either way
+    return ConfigError(f"{path}: not valid TOML: {e}", f"fix the syntax at the line and column named, in {path}")
+
+
 def load_config(
     path: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
@@ -150,20 +185,30 @@ def load_config(
     """Build the configuration: defaults < file < ``BRIDGE_*`` environment < ``overrides`` (flags).
 
     ``overrides`` entries that are None are ignored, so argparse defaults of None mean "not given".
+    Every value is checked for its type and range where it came from: the file (and key), the
+    environment variable, or the override.
     """
     env = os.environ if environ is None else environ
     types_ = _field_types()
     cfg = BridgeConfig()
-    explicit = path is not None or "BRIDGE_CONFIG" in env
+    if path is not None:
+        source = "given with --config"
+    elif "BRIDGE_CONFIG" in env:
+        source = "named by BRIDGE_CONFIG"
+    else:
+        source = None
     file_path = Path(path or env.get("BRIDGE_CONFIG") or default_config_path()).expanduser()
     values: dict[str, Any] = {}
+    if file_path.is_dir():
+        raise ConfigError(f"configuration file {file_path} ({source or 'default'}) is a directory",
+                          "point it at a TOML file")
     if file_path.is_file():
         try:
             data = tomllib.loads(file_path.read_text(encoding="utf-8"))
         except UnicodeDecodeError:
             raise ConfigError(f"{file_path}: not UTF-8 text", "save the file as UTF-8") from None
         except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{file_path}: not valid TOML: {e}", "fix the syntax error") from None
+            raise _toml_error(file_path, e) from None
         for key, value in data.items():
             if key not in types_:
                 raise ConfigError(
@@ -171,17 +216,26 @@ def load_config(
                     f"remove it; known keys are: {', '.join(sorted(types_))}",
                 )
             values[key] = _coerce(value, types_[key], str(file_path), key)
-    elif explicit:
-        raise ConfigError(f"configuration file {file_path} does not exist", "create it or unset BRIDGE_CONFIG")
+            _check_range(key, values[key], str(file_path), f"fix '{key}' in {file_path}")
+    elif source is not None:
+        fix = ("create it, or drop --config" if path is not None else "create it, or unset BRIDGE_CONFIG")
+        raise ConfigError(f"configuration file {file_path} ({source}) does not exist", fix)
     for key, tp in types_.items():
         var = "BRIDGE_" + key.upper()
         if var in env:
             values[key] = _parse_env(env[var], tp, var)
+            _check_range(key, values[key], f"environment variable {var}", f"fix or unset {var}")
     for key, value in (overrides or {}).items():
         if value is None:
             continue
         if key not in types_:
-            raise ConfigError(f"unknown setting '{key}'")
+            raise ConfigError(f"unknown setting '{key}'", f"known settings are: {', '.join(sorted(types_))}")
         base, _ = _base_type(types_[key])
-        values[key] = Path(value).expanduser() if base is Path and not isinstance(value, Path) else value
+        if base is Path and isinstance(value, (str, Path)):
+            value = Path(value).expanduser()
+        else:
+            value = _coerce(value, types_[key], "setting", key)
+        flag = "--" + key.replace("_", "-")
+        _check_range(key, value, f"setting '{key}' ({flag})", f"give {flag} an allowed value")
+        values[key] = value
     return dataclasses.replace(cfg, **values)

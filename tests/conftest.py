@@ -22,6 +22,15 @@ def fake_repl_cmd(**env: str) -> str:
     return f"env {prefix} {cmd}" if prefix else cmd
 
 
+def repl_log(path: Path) -> list[tuple[int, str, str]]:
+    """The fake REPL's FAKE_REPL_LOG: (pid, kind, start of the command) per request."""
+    out = []
+    for line in path.read_text().splitlines():
+        pid, kind, cmd = (line.split(" ", 2) + [""])[:3]
+        out.append((int(pid), kind, cmd))
+    return out
+
+
 def data_dir() -> Path | None:
     d = os.environ.get("BRIDGE_DATA_DIR")
     if d and Path(d).is_dir():

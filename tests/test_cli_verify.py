@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -106,10 +107,15 @@ def test_non_utf8_file(tmp_path: Path) -> None:
     assert r.returncode == 2 and f"{src}:2: not UTF-8" in r.stderr
 
 
-def test_oversized_candidate_is_refused(tmp_path: Path) -> None:
-    src = rows_file(tmp_path, [{"id": "huge", "formal_statement": STMT, "proof": "  rfl\n" + "-- x\n" * 300_000}])
+def test_oversized_candidate_gets_a_size_verdict_and_the_batch_goes_on(tmp_path: Path) -> None:
+    src = rows_file(tmp_path, [{"id": "huge", "formal_statement": STMT, "proof": "  rfl\n" + "-- x\n" * 300_000},
+                               {"id": "after", "formal_statement": STMT, "proof": "  rfl"}])
     r = bridge("verify", str(src), "--json", "--repl-cmd", fake_repl_cmd(), "--no-cache")
-    assert r.returncode == 2 and "bytes" in r.stderr and ":1:" in r.stderr
+    assert r.returncode == 0, r.stderr
+    got = {json.loads(x)["id"]: json.loads(x) for x in r.stdout.splitlines()}
+    assert got["huge"]["verdict"] == "rejected" and got["huge"]["rule"] == "size"
+    assert re.search(r"is 1,\d{3},\d{3} bytes, over the 1,000,000-byte limit", got["huge"]["reason"])
+    assert got["after"]["verdict"] == "proved"
 
 
 def test_usage_errors_exit_nonzero(tmp_path: Path) -> None:
@@ -139,8 +145,9 @@ def test_help_of_every_subcommand() -> None:
         assert r.returncode == 0 and "usage:" in r.stdout, args
 
 
-def test_a_repl_without_soundness_answers_gets_the_fast_gate_only(tmp_path: Path) -> None:
-    """A stand-in that answers every command with just an env is not Lean: verdicts say gate=fast."""
+def test_a_repl_without_soundness_answers_gets_the_fast_gate_only_when_asked(tmp_path: Path) -> None:
+    """A stand-in that answers every command with just an env is not Lean: rejected (rule gate) unless
+    --allow-fast-gate, and then its verdicts say gate=fast."""
     dumb = tmp_path / "dumb.py"
     dumb.write_text(
         "import json, sys\nn = 0\nbuf = []\n"
@@ -153,7 +160,12 @@ def test_a_repl_without_soundness_answers_gets_the_fast_gate_only(tmp_path: Path
         " 'endPos': {'line': 1, 'column': 1}, 'data': 'unknown identifier'}]\n"
         "    print(json.dumps(out) + '\\n', flush=True)\n")
     rows = [{"id": "a", "formal_statement": STMT, "proof": "  rfl"}, {"id": "b", "formal_statement": STMT, "proof": "  bad"}]
-    r = bridge("verify", str(rows_file(tmp_path, rows)), "--json", "--repl-cmd", f"{sys.executable} {dumb}", "--no-cache")
+    r0 = bridge("verify", str(rows_file(tmp_path, rows)), "--json", "--repl-cmd", f"{sys.executable} {dumb}",
+                "--no-cache")
+    closed = {json.loads(x)["id"]: json.loads(x) for x in r0.stdout.splitlines()}
+    assert closed["a"]["verdict"] == "rejected" and closed["a"]["rule"] == "gate"
+    r = bridge("verify", str(rows_file(tmp_path, rows)), "--json", "--repl-cmd", f"{sys.executable} {dumb}", "--no-cache",
+               "--allow-fast-gate")
     assert r.returncode == 0, r.stderr
     got = {json.loads(x)["id"]: json.loads(x) for x in r.stdout.splitlines()}
     assert got["a"]["verdict"] == "proved" and got["a"]["gate"] == "fast"

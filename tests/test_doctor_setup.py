@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 
@@ -91,6 +93,7 @@ case "$1 $2" in
   "exe cache") mkdir -p .lake/packages/mathlib/.lake/build/lib && touch .lake/packages/mathlib/.lake/build/lib/Mathlib.olean; echo "Decompressing 5000 file(s)" ;;
   "build repl") mkdir -p .lake/packages/REPL/.lake/build/bin && touch .lake/packages/REPL/.lake/build/bin/repl; echo "Build completed" ;;
   "build lean4checker") mkdir -p .lake/packages/lean4checker/.lake/build/bin && touch .lake/packages/lean4checker/.lake/build/bin/lean4checker ;;
+  "build bridge-check") mkdir -p .lake/build/bin && touch .lake/build/bin/bridge-check ;;
 esac
 """)
     return bindir, log
@@ -103,13 +106,13 @@ def test_setup_runs_the_steps_in_order_and_is_idempotent(tmp_path: Path) -> None
     assert r.returncode == 0, r.stderr
     calls = [c for c in log.read_text().splitlines() if "list" not in c]
     assert calls == ["elan toolchain install leanprover/lean4:v4.15.0", "lake exe cache get", "lake build repl",
-                     "lake build lean4checker"]
+                     "lake build bridge-check", "lake build lean4checker"]
     ws = cache / "workspaces" / "v4.15.0"
     assert (ws / "lean-toolchain").read_text().strip() == "leanprover/lean4:v4.15.0"
     assert '@ "v4.15.0"' in (ws / "lakefile.lean").read_text()
     log.write_text("")
     r2 = bridge("setup", "--lean", "v4.15.0", "--cache-dir", str(cache), path=base_path(bindir))
-    assert r2.returncode == 0 and r2.stderr.count("already done") == 4
+    assert r2.returncode == 0 and r2.stderr.count("already done") == 5
     assert [c for c in log.read_text().splitlines() if "list" not in c] == []
     # the workspace is usable as --lean-project: doctor finds its REPL and Mathlib
     make_tool(bindir, "lean", 'echo "Lean (version 4.15.0, fake)"\n')
@@ -170,3 +173,48 @@ def test_a_built_project_runs_its_repl_directly_with_lakes_environment(tmp_path:
     assert all(x.verdict == "proved" for x in got)
     assert seen.read_text().strip() == "/opt/fake/lib/lean"
     assert calls.read_text().splitlines() == ["lake env printenv -0"]  # asked once, not per worker
+
+
+@pytest.mark.parametrize("version,why", [("v4.12.0", "on no branch"), ("v4.13.0", "no commit made for"),
+                                         ("v4.9.0-rc1", "release candidates"), ("v9.9.9", "no REPL revision")])
+def test_setup_refuses_an_unsupported_version_before_writing_anything(tmp_path: Path, version: str, why: str) -> None:
+    bindir, log = _fake_toolchain(tmp_path)
+    cache = tmp_path / "cache"
+    r = bridge("setup", "--lean", version, "--cache-dir", str(cache), path=base_path(bindir))
+    assert r.returncode != 0 and why in r.stderr and "Supported: v4.9.0" in r.stderr
+    assert not (cache / "workspaces").exists() and not log.exists()
+
+
+def test_setup_pins_the_nearest_commit_where_the_repl_has_no_tag(tmp_path: Path) -> None:
+    from bridge.lean.workspace import write_workspace
+
+    ws = write_workspace(tmp_path / "ws", "v4.11.0")
+    text = (ws.path / "lakefile.lean").read_text()
+    assert '"https://github.com/leanprover-community/repl" @ "65f1337eab0c0c400143ce85ea9063bc20c83a45"' in text
+    assert '"https://github.com/leanprover/lean4checker" @ "v4.11.0"' in text
+    text = (write_workspace(tmp_path / "ws2", "v4.30.0").path / "lakefile.lean").read_text()
+    assert "require lean4checker" not in text  # none after v4.29.0-rc8: not pinned at all
+    r = bridge("setup", "--help", path=base_path(tmp_path))
+    assert "v4.11.0 (REPL commit 65f1337eab0c" in " ".join(r.stdout.split())
+
+
+def test_an_rc_toolchain_is_not_the_release(tmp_path: Path) -> None:
+    from bridge.lean.workspace import installed_toolchains
+
+    listing = "leanprover/lean4:v4.9.0-rc1\nleanprover/lean4:v4.15.0 (default)\n"
+    got = installed_toolchains(listing)
+    assert "leanprover/lean4:v4.9.0" not in got and "leanprover/lean4:v4.15.0" in got
+    bindir, log = _fake_toolchain(tmp_path)
+    (tmp_path / "installed").write_text("leanprover/lean4:v4.15.0-rc1\n")
+    r = bridge("setup", "--lean", "v4.15.0", "--cache-dir", str(tmp_path / "cache"), path=base_path(bindir))
+    assert r.returncode == 0 and "elan toolchain install leanprover/lean4:v4.15.0" in log.read_text()
+
+
+def test_doctor_says_when_lean_is_not_the_pinned_version(tmp_path: Path) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    make_tool(bindir, "lean", 'echo "Lean (version 4.9.0-rc1, x86_64-unknown-linux-gnu, commit fake, Release)"\n')
+    make_tool(bindir, "lake", 'echo "Lake version 5.0.0-fake (Lean version 4.9.0-rc1)"\n')
+    d = json.loads(bridge("doctor", "--json", "--lean-project", str(ROOT), path=base_path(bindir)).stdout)
+    lean = {c["item"]: c for c in d["checks"]}["lean"]
+    assert not lean["ok"] and "pins v4.9.0" in lean["note"] and "v4.9.0-rc1" in lean["note"]

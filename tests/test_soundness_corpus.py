@@ -13,7 +13,7 @@ import pytest
 
 from bridge.verify.api import Verifier
 from bridge.verify.candidate import from_parts
-from bridge.verify.screen import default_rules, screen
+from bridge.verify.screen import rule_ids, screen
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -34,12 +34,12 @@ def candidate(case: dict, with_fake: bool = True):
 def test_corpus_size_and_coverage() -> None:
     assert len({c["id"] for c in CHEATS}) >= 40 and len({c["id"] for c in HONEST}) >= 20
     fired = {c["rule"] for c in CHEATS}
-    static = {r.id for r in default_rules()}
+    static = set(rule_ids())
     assert static <= fired, f"static rules with no cheat: {static - fired}"
     assert {"sorry", "axioms", "statement", "search_tactic"} <= fired  # the Lean-side rules
 
 
-@pytest.mark.parametrize("case", [c for c in CHEATS if c["rule"] in {r.id for r in default_rules()}
+@pytest.mark.parametrize("case", [c for c in CHEATS if c["rule"] in rule_ids()
                                   and not c.get("fake")], ids=lambda c: c["id"])
 def test_static_cheat_is_screened_by_its_rule(case: dict) -> None:
     hit = screen(candidate(case, with_fake=False))

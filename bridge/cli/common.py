@@ -25,9 +25,17 @@ def add_config_flags(p: argparse.ArgumentParser, lean: bool = True) -> None:
         g.add_argument("--no-sandbox", action="store_true", help="run Lean without bubblewrap (warns)")
         g.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
         g.add_argument("--strict", action="store_true", default=None,
-                       help="replay every proved candidate in the kernel (lean4checker)")
+                       help="re-check every proved candidate with the trusted kernel checker (bridge-check): "
+                       "compiled in a fresh sandboxed lean, replayed in the kernel, type compared with the "
+                       "reference; use it for data that trains a model")
         g.add_argument("--allow-native-decide", action="store_true", default=None,
                        help="accept native_decide (Lean.ofReduceBool, Lean.trustCompiler)")
+        g.add_argument("--allow-fast-gate", action="store_true", default=None,
+                       help="accept a --repl-cmd stand-in that is not Lean: when `#print axioms` gets no answer, "
+                       "decide from errors and sorries only (verdicts marked gate=fast, never cached, not "
+                       "counted as solved unless --count-fast-gate)")
+        g.add_argument("--transport", choices=("pty", "pipe"),
+                       help="how the REPL's answers come back (default pty: REPL v4.9.0 never flushes a pipe)")
 
 
 def config_from_args(args: argparse.Namespace) -> BridgeConfig:
@@ -40,6 +48,9 @@ def config_from_args(args: argparse.Namespace) -> BridgeConfig:
         "timeout": getattr(args, "timeout", None),
         "strict": getattr(args, "strict", None),
         "allow_native_decide": getattr(args, "allow_native_decide", None),
+        "allow_fast_gate": getattr(args, "allow_fast_gate", None),
+        "count_fast_gate": getattr(args, "count_fast_gate", None),
+        "transport": getattr(args, "transport", None),
     }
     if getattr(args, "no_sandbox", False):
         o["sandbox"] = False

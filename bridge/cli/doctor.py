@@ -6,6 +6,7 @@ import argparse
 import importlib.metadata as md
 import json
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,8 @@ from typing import Any
 from bridge.cli.common import add_config_flags, config_from_args, table
 from bridge.config import BridgeConfig
 from bridge.lean.project import REPO_ROOT, find_project
-from bridge.lean.sandbox import sandbox_available
+from bridge.lean.sandbox import explain_failure, sandbox_available
+from bridge.lean.sandbox import protections as sandbox_protections
 
 # distribution -> the extra that brings it ("core" ones come with `pip install -e .`)
 PACKAGES = [
@@ -30,9 +32,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "doctor",
         help="report what this machine has; exit 0 when verification can run",
-        description="One table of Python and each dependency, Lean, Lake, the REPL, Mathlib, the sandbox, "
-        "the strict checker, the data directory and GPUs. Exit status 0 when verification can run, "
-        "1 with the missing pieces listed otherwise.",
+        description="One table of Python and each dependency, Lean, Lake, the REPL, Mathlib, the sandbox "
+        "and each of its protections, the strict checker, the data directory and GPUs; then it starts the "
+        "REPL once (sandboxed when the sandbox is on) and elaborates a probe. Exit status 0 when "
+        "verification can run, 1 with the missing pieces listed otherwise.",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--soundness", action="store_true",
@@ -41,12 +44,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _version(argv: list[str]) -> str | None:
+def _version(argv: list[str], cwd: Path | None = None) -> str | None:
     exe = shutil.which(argv[0])
     if exe is None:
         return None
     try:
-        r = subprocess.run([exe, *argv[1:]], capture_output=True, text=True, timeout=60)
+        r = subprocess.run([exe, *argv[1:]], capture_output=True, text=True, timeout=60, cwd=cwd)
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"error: {e}"
     out = (r.stdout or r.stderr).strip().splitlines()
@@ -82,18 +85,27 @@ def collect(cfg: BridgeConfig) -> dict[str, Any]:
         except md.PackageNotFoundError:
             note = "core dependency: reinstall bridge" if extra == "core" else f'pip install -e ".[{extra}]"'
             add(dist, None, False, note, required=extra == "core")
-    lean = _version(["lean", "--version"])
-    lake = _version(["lake", "--version"])
-    elan = _version(["elan", "--version"])
-    add("elan", elan, elan is not None, "" if elan else "install elan, then `bridge setup`")
-    add("lean", lean, lean is not None, "" if lean else "needed unless --repl-cmd is set")
-    add("lake", lake, lake is not None, "" if lake else "needed unless --repl-cmd is set")
     project = None
+    project_error = ""
     try:
         project = find_project(cfg)
-        add("lean project", f"{project.path} ({project.toolchain or 'no lean-toolchain'})", True)
     except Exception as e:  # noqa: BLE001 - reported, not raised
-        add("lean project", None, False, str(e), required=True)
+        project_error = str(e)
+    # elan picks the toolchain from the directory's lean-toolchain: ask in the project's directory
+    where = project.path if project is not None else None
+    lean = _version(["lean", "--version"], cwd=where)
+    lake = _version(["lake", "--version"], cwd=where)
+    elan = _version(["elan", "--version"])
+    add("elan", elan, elan is not None, "" if elan else "install elan, then `bridge setup`")
+    want = project.lean_version if project is not None else None
+    lean_ok, lean_note = lean_matches(lean, want)
+    add("lean", lean, lean is not None and (lean_ok or bool(cfg.repl_cmd)),
+        lean_note if lean else "needed unless --repl-cmd is set", required=lean is not None and not cfg.repl_cmd)
+    add("lake", lake, lake is not None, "" if lake else "needed unless --repl-cmd is set")
+    if project is not None:
+        add("lean project", f"{project.path} ({project.toolchain or 'no lean-toolchain'})", True)
+    else:
+        add("lean project", None, False, project_error, required=True)
     if cfg.repl_cmd:
         import shlex
 
@@ -111,18 +123,75 @@ def collect(cfg: BridgeConfig) -> dict[str, Any]:
     sb_ok, sb_why = sandbox_available()
     add("sandbox", "active" if sb_ok and cfg.sandbox else ("off (--no-sandbox)" if sb_ok else "unavailable"),
         sb_ok or not cfg.sandbox, sb_why, required=cfg.sandbox)
+    if cfg.sandbox:
+        from bridge.verify.api import sandbox_limits
+
+        for name, on, note in sandbox_protections(sandbox_limits(cfg)):
+            add(f"  {name}", "on" if on else "OFF", on, note)
     if project is not None:
         from bridge.verify.strict import checker_binary
 
         chk = checker_binary(project.path)
         add("strict checker", str(chk) if chk else None, chk is not None,
-            "--strict available" if chk else "run `bridge setup` to build lean4checker", required=cfg.strict)
+            "--strict available (bridge-check)" if chk else "run `bridge setup` to build bridge-check",
+            required=cfg.strict)
+        l4c = project.lean4checker_binary()
+        add("lean4checker", str(l4c) if l4c else None, True, "" if l4c else "optional; `bridge setup` builds it")
     dd = cfg.data_dir
     add("data dir", str(dd) if dd else "(not set)", dd is None or Path(dd).is_dir(),
         "" if dd is None or Path(dd).is_dir() else "does not exist")
     add("cache dir", str(cfg.cache_dir), True)
     add("gpus", _gpus(), True)
+    if not missing:  # everything is there: start the REPL once, as verification would, and ask it something
+        ok, note = repl_probe(cfg)
+        add("repl probe", note if ok else "failed", ok, "" if ok else note, required=True)
     return {"ok": not missing, "missing": missing, "checks": rows}
+
+
+def lean_matches(printed: str | None, want: str | None) -> tuple[bool, str]:
+    """Whether `lean --version` (`Lean (version 4.9.0, ...)`) is exactly the project's pin (v4.9.0-rc1 is not)."""
+    if printed is None or want is None:
+        return printed is not None, ""
+    m = re.search(r"version ([0-9][^,\s)]*)", printed)
+    got = "v" + m.group(1) if m else None
+    if got == want:
+        return True, ""
+    return False, (f"the project pins {want}, but `lean` there is {got or printed!r}: run `bridge setup` "
+                   "(elan installs the exact toolchain)")
+
+
+def repl_probe(cfg: BridgeConfig) -> tuple[bool, str]:
+    """Start the REPL exactly as verification does (under the sandbox when it is on) and elaborate a probe."""
+    import time
+
+    from bridge.errors import BridgeError
+    from bridge.lean.header import HEADER_PROBE, START_PROBE
+    from bridge.lean.protocol import Command, CommandResponse
+    from bridge.lean.repl import ReplFault
+    from bridge.verify.api import Verifier
+
+    try:
+        with Verifier(cfg) as v:
+            repl = v._repl()
+            t0 = time.monotonic()
+            try:
+                repl.start()
+                first = repl.send(Command(cmd=START_PROBE), cfg.header_timeout)
+                if not isinstance(first, CommandResponse) or first.errors:
+                    return False, f"the REPL did not elaborate `{START_PROBE}`: {first.to_json()}"[:400]
+                second = repl.send(Command(cmd=HEADER_PROBE, env=first.env), cfg.header_timeout)
+                if not isinstance(second, CommandResponse) or second.errors:
+                    return False, f"the REPL could not `{HEADER_PROBE}`: {second.to_json()}"[:400]
+            except ReplFault as f:
+                why = f.detail + (f" ({f.evidence})" if f.evidence else "")
+                sb = explain_failure(f.evidence, None) if v.sandboxed else None
+                return False, f"`{repl.command_line()[:200]}`: {sb or why}"[:600]
+            finally:
+                repl.kill()
+            where = "sandboxed" if v.sandboxed else "unsandboxed"
+            return True, f"answered in {time.monotonic() - t0:.1f}s ({where}, transport {cfg.transport})"
+    except BridgeError as e:
+        return False, str(e)[:600]
 
 
 def run(args: argparse.Namespace) -> int:

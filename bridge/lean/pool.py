@@ -2,8 +2,12 @@
 
 Each worker thread owns one :class:`~bridge.lean.repl.Repl`. A header (imports, options, opens) is
 elaborated once per worker and its ``env`` reused for every job with the same header text; the
-scheduler hands a worker jobs whose header it already has before anything else. Every job submitted
-comes back exactly once as an :class:`Outcome`, whatever the REPL did.
+scheduler hands a worker jobs whose header it already has before anything else, and elaborates a
+header on a second worker only when the work waiting for it is worth more than an elaboration. Every
+job submitted comes back exactly once as an :class:`Outcome`, whatever the REPL did.
+
+Reference statements are elaborated by a separate REPL process that never runs candidate code, so
+no candidate can change what another candidate is compared with.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from bridge.errors import SetupError
+from bridge.lean import header as hdr
 from bridge.lean.protocol import Command, CommandResponse, ReplError
 from bridge.lean.repl import Repl, ReplFault
 
@@ -24,8 +30,8 @@ from bridge.lean.repl import Repl, ReplFault
 class Job:
     """One body to check after ``header``; ``followup`` runs in the body's env when ``needs_followup``.
 
-    ``reference`` is ``(key, command, check)``: ``command`` is elaborated in the clean header env and
-    ``check`` in the env it creates; the answer is computed once per key for the whole pool.
+    ``reference`` is ``(key, command, check)``: ``command`` is elaborated in the clean header env of the
+    reference process and ``check`` in the env it creates; the answer is computed once per key.
     """
 
     header: str
@@ -40,7 +46,7 @@ class Job:
 @dataclass
 class Outcome:
     job: Job
-    status: str  # "ok" | "timeout" | "crashed" | "setup_error" | "precomputed"
+    status: str  # "ok" | "timeout" | "crashed" | "setup_error" | "precomputed" | "cancelled" (stop() came first)
     body: CommandResponse | None = None
     followup: CommandResponse | None = None
     reference: CommandResponse | None = None
@@ -48,10 +54,16 @@ class Outcome:
     evidence: str = ""
     attempts: int = 1
     timings: dict[str, float] = field(default_factory=dict)
+    retried_for: str | None = None  # why a first attempt was thrown away (a worker that looked compromised)
+    result: Any = None  # what the pool's ``finish`` made of it, computed in the worker thread
 
 
 class HeaderFailed(Exception):
     pass
+
+
+class StartFailed(SetupError):
+    """The REPL cannot start at all: no candidate can be checked, so the run stops."""
 
 
 @dataclass
@@ -66,16 +78,31 @@ class PoolLimits:
     retries: int = 1  # a timeout or crash is tried once more on a fresh worker before it stands
 
 
+# What a reviewer of a finished outcome asks of the pool: keep the worker, replace it after this job,
+# or throw this attempt away and try the job again on a fresh worker.
+KEEP, RECYCLE, RETRY = "keep", "recycle", "retry"
+
+
 class _Scheduler:
-    """Bounded queue of jobs grouped by header; a worker gets a job of a header it has if any waits."""
+    """Bounded queue of jobs grouped by header.
+
+    A worker gets a job of a header it has (or is loading) if any waits; else a job of a header nobody
+    has; else it joins the header with the most work waiting, but only when that work, shared with the
+    workers already on it, is worth more than elaborating the header once more (``_worth_joining``).
+    Claims are counted when a job is handed out, not when its header finishes elaborating, so two idle
+    workers never both start elaborating the same new header.
+    """
 
     def __init__(self, maxsize: int):
         self.cond = threading.Condition()
         self.queues: dict[str, collections.deque[Job]] = {}
-        self.loaded: collections.Counter[str] = collections.Counter()
+        self.loaded: collections.Counter[str] = collections.Counter()  # workers that have or load a header
         self.n = 0
         self.maxsize = max(1, maxsize)
         self.closed = False
+        self.header_cost: dict[str, float] = {}  # seconds to elaborate, measured (last value)
+        self.job_cost = 0.0  # seconds per job, moving average
+        self.jobs_timed = 0
 
     def put(self, job: Job) -> bool:
         """Queue a job; False once the pool is closing (the producer should stop)."""
@@ -87,7 +114,11 @@ class _Scheduler:
                 return False
             self.queues.setdefault(job.header, collections.deque()).append(job)
             self.n += 1
-            self.cond.notify()  # one idle worker is enough for one job
+            # any idle worker may take a header nobody has; for a claimed one, wake all, so the owner hears
+            if self.loaded[job.header] == 0:
+                self.cond.notify()
+            else:
+                self.cond.notify_all()
             return True
 
     def close(self) -> None:
@@ -95,27 +126,80 @@ class _Scheduler:
             self.closed = True
             self.cond.notify_all()
 
-    def get(self, headers: Iterable[str]) -> Job | None:
+    def drain(self) -> list[Job]:
+        """Take every waiting job out (a stop: they are handed back as cancelled, never started)."""
         with self.cond:
-            while self.n == 0:
+            jobs = [j for q in self.queues.values() for j in q]
+            for q in self.queues.values():
+                q.clear()
+            self.n = 0
+            self.cond.notify_all()
+            return jobs
+
+    def _worth_joining(self, h: str) -> bool:
+        q = len(self.queues[h])
+        w = self.loaded[h]
+        cost = self.header_cost.get(h)
+        if cost is None and self.header_cost:  # still elaborating on its owner: headers cost alike
+            cost = sum(self.header_cost.values()) / len(self.header_cost)
+        if cost is None or self.jobs_timed == 0:
+            return q > 4 * w  # nothing measured yet: only a clearly long queue
+        return q * self.job_cost / (w + 1) > cost
+
+    def _choose(self, mine: set[str]) -> str | None:
+        waiting = [h for h, q in self.queues.items() if q]
+        if not waiting:
+            return None
+        own = [h for h in waiting if h in mine]
+        if own:
+            return max(own, key=lambda h: len(self.queues[h]))
+        free = [h for h in waiting if self.loaded[h] == 0]
+        if free:
+            return max(free, key=lambda h: len(self.queues[h]))
+        join = [h for h in waiting if self._worth_joining(h)]
+        if join:
+            return max(join, key=lambda h: len(self.queues[h]) / (self.loaded[h] + 1))
+        return None
+
+    def get(self, worker: _Worker) -> Job | None:
+        with self.cond:
+            while True:
                 if self.closed:
                     return None
+                h = self._choose(worker.claimed) if self.n else None
+                if h is not None:
+                    break
                 self.cond.wait()
-            waiting = [h for h, q in self.queues.items() if q]
-            mine = [h for h in waiting if h in headers]
-            if mine:
-                h = max(mine, key=lambda h: len(self.queues[h]))
-            else:  # a header no worker has yet, else the one fewest workers have, longest queue first
-                h = min(waiting, key=lambda h: (self.loaded[h], -len(self.queues[h])))
             job = self.queues[h].popleft()
             self.n -= 1
+            if h not in worker.claimed:
+                worker.claimed.add(h)
+                self.loaded[h] += 1
             if self.n == self.maxsize // 2:
                 self.cond.notify_all()  # wake a waiting producer at half, not per job: fewer thread switches
             return job
 
-    def mark(self, header: str, delta: int) -> None:
+    def claim(self, worker: _Worker, header: str) -> None:
+        """For the inline (one-worker) pool, which takes its jobs without ``get``."""
+        if header not in worker.claimed:
+            with self.cond:
+                worker.claimed.add(header)
+                self.loaded[header] += 1
+
+    def release(self, worker: _Worker) -> None:
         with self.cond:
-            self.loaded[header] += delta
+            for h in worker.claimed:
+                self.loaded[h] -= 1
+            worker.claimed.clear()
+            self.cond.notify_all()  # a header nobody has now: a waiting worker may take its jobs
+
+    def timed(self, header: str | None, header_s: float | None, job_s: float | None) -> None:
+        with self.cond:
+            if header is not None and header_s:
+                self.header_cost[header] = header_s
+            if job_s is not None:
+                self.jobs_timed += 1
+                self.job_cost += (job_s - self.job_cost) / min(self.jobs_timed, 20)
 
 
 class _Worker:
@@ -124,12 +208,14 @@ class _Worker:
         self.pool = pool
         self.repl: Repl | None = None
         self.headers: dict[str, int | None] = {}
+        self.claimed: set[str] = set()  # headers the scheduler counts this worker for
+        self.probed: set[str] = set()  # headers whose env answered the probe on this worker's REPL
         self.rss_checked = 0.0
 
     def _drop(self) -> None:
-        for h in self.headers:
-            self.pool._sched.mark(h, -1)
+        self.pool._sched.release(self)
         self.headers = {}
+        self.probed = set()
         if self.repl is not None:
             self.repl.kill()
             self.repl = None
@@ -150,34 +236,90 @@ class _Worker:
         if self.repl is None:
             if self.pool._sched.closed:  # a worker outliving close() must not start a REPL nobody kills
                 raise ReplFault("crashed", "the pool is shutting down")
-            self.repl = self.pool._make_repl()
-            self.repl.start()
+            repl = self.pool._make_repl()
+            try:
+                repl.start()
+            except ReplFault as f:
+                if f.kind == "start":
+                    raise StartFailed(f.detail, hdr.NEXT_STEP_START) from None
+                raise
+            self.repl = repl
             self.pool.started += 1
         return self.repl
 
     def header_env(self, header: str) -> tuple[int | None, float]:
-        """The env of ``header`` on this worker, elaborating it first if needed; (env, seconds spent)."""
+        """The env of ``header`` on this worker, elaborating it first if needed; (env, seconds spent).
+
+        Where the REPL reports the header's errors (REPLs of the v4.14 era on) they decide here. REPL
+        v4.9.0 drops them, so a header whose imports failed looks fine until its env is used: see
+        ``probe``.
+        """
         if header in self.headers:
             return self.headers[header], 0.0
-        repl = self.fresh()
         text = self.pool.header_text(header)
         if not text.strip():
             self.headers[header] = None
+            self.probed.add(header)
             return None, 0.0
         t0 = time.monotonic()
-        resp = repl.send(Command(cmd=text), self.pool.limits.header_timeout)
+        resp = self.send(Command(cmd=text), self.pool.limits.header_timeout, what="header")
         spent = time.monotonic() - t0
         if isinstance(resp, ReplError):
             raise HeaderFailed(resp.message)
         assert isinstance(resp, CommandResponse)
-        if resp.errors:
-            raise HeaderFailed("; ".join(m.data for m in resp.errors)[:2000])
+        why = hdr.header_errors(resp)
+        if why is not None:
+            raise HeaderFailed(why)
         self.headers[header] = resp.env
-        self.pool._sched.mark(header, +1)
+        self.pool._sched.timed(header, spent, None)
         return resp.env, spent
 
+    def probe(self, header: str, env: int | None) -> None:
+        """Ask the header's env something every loaded env answers (``bridge.lean.header``); raise
+        HeaderFailed when it cannot. Run once per header and worker, and only when a body came back
+        with errors: the order of requests stays header, body, ... as the protocol contract says."""
+        if header in self.probed:
+            return
+        why = hdr.header_probe_failure(self.send(Command(cmd=hdr.HEADER_PROBE, env=env),
+                                                 self.pool.limits.header_timeout))
+        if why is not None:
+            self.headers.pop(header, None)
+            raise HeaderFailed(why)
+        self.probed.add(header)
+
+    def send(self, req: Command, timeout: float, what: str = "body") -> Any:
+        repl = self.fresh()
+        first = repl.stats.requests == 0
+        try:
+            return repl.send(req, timeout)
+        except ReplFault as f:
+            if first and f.silent and f.kind == "crashed":
+                self._diagnose_start(f, what)  # raises StartFailed, or HeaderFailed when the header killed it
+            raise
+
+    def _diagnose_start(self, fault: ReplFault, what: str) -> None:
+        """A fresh REPL died on its first request without a word on stdout: can a REPL start at all?"""
+        evidence = fault.evidence or (self.repl._evidence() if self.repl else "")
+        cmdline = self.repl.command_line() if self.repl else "?"
+        self._drop()
+        probe = self.pool._make_repl()
+        try:
+            probe.start()
+            probe.send(Command(cmd=hdr.START_PROBE), self.pool.limits.header_timeout)
+        except ReplFault as f2:
+            raise StartFailed(f"the REPL could not start: `{cmdline}` exited before answering anything"
+                              + (f" ({evidence})" if evidence else "")
+                              + ("" if f2.silent or f2.kind == "start" else f"; a second start: {f2.detail}"),
+                              hdr.NEXT_STEP_START) from None
+        finally:
+            probe.kill()
+        if what != "header":
+            return  # the REPL starts; this request is what killed it: an ordinary crash
+        raise HeaderFailed("the header crashed the REPL, which starts and answers without it"
+                           + (f" ({evidence})" if evidence else ""))
+
     def command(self, cmd: str, env: int | None, timeout: float) -> CommandResponse:
-        resp = self.fresh().send(Command(cmd=cmd, env=env), timeout)
+        resp = self.send(Command(cmd=cmd, env=env), timeout)
         if isinstance(resp, ReplError):
             raise ReplFault("crashed", f"the REPL refused the command: {resp.message}")
         assert isinstance(resp, CommandResponse)
@@ -185,28 +327,44 @@ class _Worker:
 
 
 class Pool:
-    """``with Pool(repl_factory, workers=4) as pool: for outcome in pool.run(jobs): ...``"""
+    """``with Pool(repl_factory, workers=4) as pool: for outcome in pool.run(jobs): ...``
+
+    ``finish(outcome)``, if given, runs in the worker for every outcome; its value is ``outcome.result``.
+    ``review(outcome)`` (run in the worker, after a clean check) returns KEEP, RECYCLE (replace the
+    worker after this job: e.g. a rejected candidate, whose code may have changed its process) or
+    RETRY (throw this attempt away and check the job again on a fresh worker: an answer that no
+    honest REPL gives, i.e. a worker some earlier candidate may have taken over).
+    """
 
     def __init__(
         self,
         repl_factory: Callable[[], Repl],
         workers: int = 1,
         limits: PoolLimits | None = None,
-        needs_followup: Callable[[CommandResponse], bool] | None = None,
+        needs_followup: Callable[[Job, CommandResponse], bool] | None = None,
+        review: Callable[[Outcome], str] | None = None,
+        finish: Callable[[Outcome], Any] | None = None,
     ):
         self._make_repl = repl_factory
         self.n_workers = max(1, workers)
         self.limits = limits or PoolLimits()
-        self.needs_followup = needs_followup or (lambda r: True)
+        self.needs_followup = needs_followup or (lambda job, r: True)
+        self.probe_headers = needs_followup is not None  # only a caller that tells clean bodies apart
+        self.review = review
+        self.finish = finish  # e.g. the verdict, decided (and strict-checked) in parallel in the workers
         self._sched = _Scheduler(self.limits.queue_size)
-        self._results: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+        self._results: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
         self.header_errors: dict[str, str] = {}
         self._references: dict[str, CommandResponse] = {}
+        self._ref_lock = threading.Lock()
+        self._ref_worker: _Worker | None = None
+        self.start_error: StartFailed | None = None
         self.started = 0  # REPL processes started, for tests and benchmarks
         self._busy = False
+        self.stopping = False
 
     def header_text(self, header: str) -> str:
         if self.limits.max_heartbeats is not None:
@@ -221,12 +379,38 @@ class Pool:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def stop(self, grace: float = 3.0) -> None:
+        """Stop early (Ctrl-C): read no more jobs, hand back the waiting ones as ``cancelled``, let the
+        checks in flight finish for ``grace`` seconds, then kill their REPLs (they come back cancelled).
+        Safe from a signal handler and from any thread; ``run`` then ends without raising."""
+        if self.stopping:
+            return
+        self.stopping = True
+        for job in self._sched.drain():
+            self._results.put(Outcome(job, "cancelled", attempts=0))
+        self._results.put(None)
+        timer = threading.Timer(grace, self._terminate_all)
+        timer.daemon = True
+        timer.start()
+
+    def _terminate_all(self) -> None:
+        for w in [*self._workers, self._ref_worker]:
+            r = w.repl if w is not None else None
+            if r is not None:
+                r.terminate()
+
     def close(self) -> None:
         self._sched.close()
+        if self.stopping:
+            self._terminate_all()
         for t in self._threads:
             t.join(timeout=10)
         for w in self._workers:
             w._drop()
+        with self._ref_lock:
+            if self._ref_worker is not None:
+                self._ref_worker._drop()
+                self._ref_worker = None
         self._threads = []
         self._workers = []
 
@@ -252,11 +436,13 @@ class Pool:
         """Check every job; yield each outcome as it finishes (not in input order).
 
         An exception raised by ``jobs`` (a malformed input row) is re-raised after every outcome of
-        the jobs read before it has been yielded, so nothing already done is lost.
+        the jobs read before it has been yielded, so nothing already done is lost. A REPL that cannot
+        start raises :class:`StartFailed` after the outcomes already finished.
         """
         if self._busy:
             raise RuntimeError("Pool.run is already running")
         self._busy = True
+        self.start_error = None
         self._start_workers()
         if self._inline:
             # One worker: the consuming thread is the worker and reads the jobs itself. No feeder, no
@@ -265,7 +451,11 @@ class Pool:
             w = self._workers[0]
             try:
                 for job in jobs:
+                    if self.stopping:
+                        break
                     job.submitted = time.monotonic()
+                    if not job.precomputed:
+                        self._sched.claim(w, job.header)
                     yield self._handle(w, job)
             finally:
                 self._busy = False
@@ -276,17 +466,29 @@ class Pool:
         def feed() -> None:
             try:
                 for job in jobs:
+                    if self.stopping:
+                        break
                     job.submitted = time.monotonic()
-                    if not self._sched.put(job):
-                        break  # the consumer stopped early: read no further
+                    if job.precomputed:  # decided already: straight to the consumer, no worker needed
+                        with self._lock:
+                            state["submitted"] += 1
+                        self._results.put(Outcome(job, "precomputed", attempts=0))
+                        continue
                     with self._lock:
                         state["submitted"] += 1
+                    if not self._sched.put(job):
+                        with self._lock:
+                            state["submitted"] -= 1
+                        break  # the consumer stopped early: read no further
+                    if self.stopping:  # stop() drained the queue before this job arrived
+                        for j in self._sched.drain():
+                            self._results.put(Outcome(j, "cancelled", attempts=0))
             except BaseException as e:  # noqa: BLE001 - handed to the consumer
                 state["error"] = e
             finally:
                 with self._lock:
                     state["done"] = True
-                self._results.put(None)  # type: ignore[arg-type]  # wake the consumer
+                self._results.put(None)  # wake the consumer
 
         feeder = threading.Thread(target=feed, name="bridge-feeder", daemon=True)
         feeder.start()
@@ -294,7 +496,7 @@ class Pool:
         try:
             while True:
                 with self._lock:
-                    if state["done"] and got >= state["submitted"]:
+                    if self.start_error is not None or (state["done"] and got >= state["submitted"]):
                         break
                 item = self._results.get()
                 if item is None:
@@ -305,38 +507,74 @@ class Pool:
             self._busy = False
             self.close()
             feeder.join(timeout=10)
+        if self.start_error is not None:
+            raise self.start_error
         if state["error"] is not None:
             raise state["error"]
 
     def _handle(self, w: _Worker, job: Job) -> Outcome:
         if job.precomputed:
             return Outcome(job, "precomputed", attempts=0)
+        if self.stopping:
+            return Outcome(job, "cancelled", attempts=0)
         try:
-            return self._process(w, job)
+            out = self._process(w, job)
+        except StartFailed:
+            raise
         except Exception as e:  # noqa: BLE001 - a bug here must not lose the job
             w._drop()
-            return Outcome(job, "crashed", detail=f"internal error: {e!r}")
+            out = Outcome(job, "crashed", detail=f"internal error: {e!r}")
+        if self.stopping and out.status in ("timeout", "crashed"):
+            return Outcome(job, "cancelled", attempts=out.attempts)  # killed by stop(), not decided
+        if self.finish is not None:
+            out.result = self.finish(out)
+        return out
 
     def _work(self, w: _Worker) -> None:
-        while (job := self._sched.get(w.headers)) is not None:
-            self._results.put(self._handle(w, job))
+        while (job := self._sched.get(w)) is not None:
+            try:
+                out = self._handle(w, job)
+            except StartFailed as e:
+                with self._lock:
+                    if self.start_error is None:
+                        self.start_error = e
+                self._sched.close()
+                self._results.put(None)
+                return
+            self._results.put(out)
 
-    def _reference(self, w: _Worker, key: str, cmd: str, check: str, header_env: int | None) -> CommandResponse:
+    def _reference(self, header: str, key: str, cmd: str, check: str) -> CommandResponse:
+        """The reference statement's answer, from the reference process (never runs candidate code)."""
         with self._lock:
             known = self._references.get(key)
         if known is not None:
             return known
-        r1 = w.command(cmd, header_env, self.limits.timeout)
-        r2 = w.command(check, r1.env, self.limits.timeout)
-        with self._lock:
-            self._references[key] = r2
-        return r2
+        with self._ref_lock:
+            known = self._references.get(key)
+            if known is not None:
+                return known
+            if self._ref_worker is None:
+                self._ref_worker = _Worker(-1, self)
+            rw = self._ref_worker
+            try:
+                env, _ = rw.header_env(header)
+                r1 = rw.command(cmd, env, self.limits.timeout)
+                if r1.errors:
+                    rw.probe(header, env)  # the reference's errors may only mean that the imports failed
+                r2 = rw.command(check, r1.env, self.limits.timeout)
+            except (ReplFault, HeaderFailed):
+                rw._drop()
+                raise
+            with self._lock:
+                self._references[key] = r2
+            return r2
 
     def _process(self, w: _Worker, job: Job) -> Outcome:
         lim = self.limits
         queued = time.monotonic() - job.submitted
         fault: ReplFault | None = None
         header_faults = 0
+        retried_for: str | None = None
         for attempt in range(1, lim.retries + 2):
             if job.header in self.header_errors:
                 return Outcome(job, "setup_error", detail=self.header_errors[job.header], attempts=attempt,
@@ -357,13 +595,26 @@ class Pool:
                 # the soundness follow-up and the reference statement come after, only for clean bodies
                 body = w.command(job.body, env, lim.timeout)
                 follow = ref = None
-                if job.followup and self.needs_followup(body):
+                clean = self.needs_followup(job, body)
+                if not clean and self.probe_headers:
+                    w.probe(job.header, env)  # an error may only mean that the header's imports failed
+                if job.followup and clean:
                     follow = w.command(job.followup, body.env, lim.timeout)
-                    if job.reference is not None and follow.messages:
-                        ref = self._reference(w, *job.reference, header_env=env)
+                    if job.reference is not None:
+                        ref = self._reference(job.header, *job.reference)
                 check_s = time.monotonic() - t0
-                return Outcome(job, "ok", body=body, followup=follow, reference=ref, attempts=attempt,
-                               timings={"queued": queued, "header": header_s, "check": check_s})
+                self._sched.timed(None, None, check_s)
+                out = Outcome(job, "ok", body=body, followup=follow, reference=ref, attempts=attempt,
+                              timings={"queued": queued, "header": header_s, "check": check_s},
+                              retried_for=retried_for)
+                action = self.review(out) if self.review is not None else KEEP
+                if action == RETRY and attempt <= lim.retries:
+                    retried_for = "an answer no honest REPL gives (the worker was replaced)"
+                    w._drop()
+                    continue
+                if action in (RETRY, RECYCLE):
+                    w._drop()
+                return out
             except HeaderFailed as e:
                 with self._lock:
                     self.header_errors.setdefault(job.header, str(e))
@@ -374,7 +625,9 @@ class Pool:
                     f.evidence = w.repl._evidence()
                 fault = f
                 w._drop()
+                if self.stopping:
+                    break
         assert fault is not None
         status = "timeout" if fault.kind == "timeout" else "crashed"
-        return Outcome(job, status, detail=fault.detail, evidence=fault.evidence, attempts=lim.retries + 1,
+        return Outcome(job, status, detail=fault.detail, evidence=fault.evidence, attempts=attempt,
                        timings={"queued": queued, "header": 0.0, "check": 0.0})

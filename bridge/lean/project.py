@@ -49,6 +49,11 @@ class LeanProject:
         p = self.path / ".lake" / "packages" / "lean4checker" / ".lake" / "build" / "bin" / "lean4checker"
         return p if p.is_file() else None
 
+    def checker_binary(self) -> Path | None:
+        """``bridge-check``, the trusted kernel checker of ``--strict`` (lean_project/Bridge/Check.lean)."""
+        p = self.path / ".lake" / "build" / "bin" / "bridge-check"
+        return p if p.is_file() else None
+
     def mathlib_built(self) -> bool:
         pkg = self.path / ".lake" / "packages" / "mathlib" / ".lake" / "build" / "lib"
         return (pkg / "Mathlib.olean").is_file() or any(pkg.glob("**/Mathlib.olean")) if pkg.is_dir() else False

@@ -1,10 +1,10 @@
 """One REPL process: start it, send a request, read its answer, kill it.
 
-Driven over plain pipes (``subprocess`` + ``select``), not pexpect's pty: a pty in canonical mode cuts
-input lines at 4,095 bytes (a long proof is one JSON line), echoes input back, and mangles non-UTF-8
-bytes, while pipes carry any request size unchanged and let us read stdout as raw bytes and tell a
-REPL's malformed or non-UTF-8 output apart from our own decoding. ``benchmarks/bench_overhead.py``
-measures the pipe client against a bare pipe loop.
+Requests go to the REPL's stdin over a pipe; its answers come back over the transport of
+:mod:`bridge.lean.transport` (a raw pseudo-terminal by default, because REPL v4.9.0 never flushes its
+stdout; a pipe for REPLs known to flush). Output is read as raw bytes, so a REPL's malformed or
+non-UTF-8 output is told apart from our own decoding. ``benchmarks/bench_overhead.py`` measures this
+client against a bare loop over the same transport.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bridge.lean import transport
 from bridge.lean.protocol import (
     Command,
     CommandResponse,
@@ -38,13 +39,19 @@ from bridge.lean.protocol import (
 
 
 class ReplFault(Exception):
-    """The process failed us: it died, hung, or spoke outside the protocol. ``kind`` says which."""
+    """The process failed us: it died, hung, or spoke outside the protocol. ``kind`` says which.
 
-    def __init__(self, kind: str, detail: str, evidence: str = ""):
+    ``silent`` is True when the process ended without ever writing a byte to stdout: together with a
+    fresh process that is how a REPL that cannot start (a missing script, a sandbox that refused to
+    start) looks from outside.
+    """
+
+    def __init__(self, kind: str, detail: str, evidence: str = "", silent: bool = False):
         super().__init__(f"{kind}: {detail}")
-        self.kind = kind  # "timeout" | "crashed" | "protocol" | "memory"
+        self.kind = kind  # "start" | "timeout" | "crashed" | "protocol" | "memory"
         self.detail = detail
         self.evidence = evidence
+        self.silent = silent
 
 
 @dataclass
@@ -53,7 +60,7 @@ class ReplStats:
 
 
 def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and its descendants (``lake env`` runs the REPL as a child)."""
+    """Resident memory of a process and its descendants (bwrap and ``lake env`` run the REPL as a child)."""
     total_kb = 0
     stack = [pid]
     seen = set()
@@ -74,10 +81,11 @@ def tree_rss_mb(pid: int) -> float:
 
 
 class Repl:
-    """A REPL process spoken to over pipes. Not thread-safe: one owner (a pool worker) at a time."""
+    """A REPL process. Not thread-safe: one owner (a pool worker) at a time."""
 
     STDERR_KEEP = 64 * 1024  # bytes of stderr kept as evidence; a flood is drained and dropped
     POLL = 0.25  # seconds between memory checks while waiting
+    READ = 65536  # bytes per read: answers are small; a big one takes a few reads
 
     def __init__(
         self,
@@ -85,46 +93,45 @@ class Repl:
         cwd: str | Path | None = None,
         env: dict[str, str] | None = None,
         memory_limit_mb: float | None = None,
+        transport_kind: str = "pty",
     ):
         self.argv = list(argv)
         self.cwd = str(cwd) if cwd else None
         self.env = env
         self.memory_limit_mb = memory_limit_mb
+        self.transport_kind = transport_kind
         self.proc: subprocess.Popen[bytes] | None = None
+        self._io: transport.Spawned | None = None
         self.stats = ReplStats()
         self._buf = b""
         self._stderr: collections.deque[bytes] = collections.deque()
         self._stderr_len = 0
         self._stderr_lock = threading.Lock()
         self.next_env = 0  # the REPL numbers environments 0, 1, 2, ... in the order it creates them
+        self.spoke = False  # whether any byte ever arrived on stdout
+
+    def command_line(self) -> str:
+        return " ".join(self.argv)
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
     def start(self) -> None:
         try:
-            self.proc = subprocess.Popen(
-                self.argv,
-                cwd=self.cwd,
-                env=self.env,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,  # its own process group: kill() reaches lake's child too
-            )
+            self._io = transport.spawn(self.argv, cwd=self.cwd, env=self.env, kind=self.transport_kind)
         except OSError as e:
-            raise ReplFault("crashed", f"cannot start {' '.join(self.argv)!r}: {e}") from None
-        os.set_blocking(self.proc.stdout.fileno(), False)  # type: ignore[union-attr]
+            raise ReplFault("start", f"cannot start `{self.command_line()}`: {e}") from None
+        self.proc = self._io.proc
+        self._out = self._io.stdout_fd
+        self._in = self._io.stdin_fd
         self._poll = select.poll()  # registered once: cheaper per wait than select.select
-        self._poll.register(self.proc.stdout.fileno(), select.POLLIN | select.POLLHUP | select.POLLERR)
-        os.set_blocking(self.proc.stdin.fileno(), False)  # type: ignore[union-attr]
-        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        self._poll.register(self._out, select.POLLIN | select.POLLHUP | select.POLLERR)
+        threading.Thread(target=self._drain_stderr, args=(self._io.stderr_fd,), daemon=True).start()
         self.stats = ReplStats()
         self._buf = b""
         self.next_env = 0
+        self.spoke = False
 
-    def _drain_stderr(self) -> None:
-        assert self.proc and self.proc.stderr
-        fd = self.proc.stderr.fileno()
+    def _drain_stderr(self, fd: int) -> None:
         while True:
             try:
                 chunk = os.read(fd, 65536)
@@ -154,6 +161,15 @@ class Repl:
     def rss_mb(self) -> float:
         return tree_rss_mb(self.proc.pid) if self.alive and self.proc else 0.0
 
+    def terminate(self) -> None:
+        """Kill the process group from any thread; the owner's pending read then ends at EOF."""
+        proc = self.proc
+        if proc is not None and proc.returncode is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
     def kill(self) -> None:
         """Kill the process group this object started (by its id), and nothing else."""
         if self.proc is None:
@@ -167,12 +183,9 @@ class Repl:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:  # pragma: no cover
             pass
-        for stream in (self.proc.stdin, self.proc.stdout):
-            try:
-                if stream:
-                    stream.close()
-            except OSError:
-                pass
+        if self._io is not None:
+            self._io.close()
+            self._io = None
         self.proc = None
 
     # -- one round trip ---------------------------------------------------------------------------
@@ -195,8 +208,7 @@ class Repl:
                 raise ReplFault("memory", f"memory limit exceeded: {rss:.0f} MB > {self.memory_limit_mb:.0f} MB")
 
     def _write(self, data: bytes, deadline: float) -> None:
-        assert self.proc and self.proc.stdin
-        fd = self.proc.stdin.fileno()
+        fd = self._in
         view = memoryview(data)
         while view:
             try:  # try first: the pipe almost always has room for the whole request
@@ -211,14 +223,23 @@ class Repl:
                 continue
             except OSError as e:
                 if e.errno in (errno.EPIPE, errno.EBADF):
-                    raise ReplFault("crashed", "the REPL exited before reading the request", self._evidence()) from None
+                    self._reap()
+                    raise ReplFault("crashed", "the REPL exited before reading the request", self._evidence(),
+                                    silent=not self.spoke) from None
                 raise
             view = view[n:]
 
+    def _reap(self) -> None:
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                pass
+            time.sleep(0.01)  # let the stderr drain thread read the last words
+
     def _read_object(self, deadline: float) -> bytes:
         """Bytes of the next blank-line terminated answer."""
-        assert self.proc and self.proc.stdout
-        fd = self.proc.stdout.fileno()
+        fd = self._out
         while True:
             if self._buf:
                 stripped = self._buf.lstrip(b"\r\n")
@@ -232,18 +253,15 @@ class Repl:
             if not self._poll.poll(min(left, self.POLL) * 1000):
                 self._check_memory()
                 continue
-            try:
-                chunk = os.read(fd, 1 << 20)
-            except BlockingIOError:
+            chunk = transport.read_chunk(fd, self.READ)
+            if chunk is None:
                 continue
             if not chunk:
                 # EOF: whatever was left is a partial answer.
-                try:
-                    self.proc.wait(timeout=1)
-                except subprocess.TimeoutExpired:
-                    pass
+                self._reap()
                 what = "exited mid-answer" if self._buf.strip() else "exited"
-                raise ReplFault("crashed", f"the REPL {what}", self._evidence())
+                raise ReplFault("crashed", f"the REPL {what}", self._evidence(), silent=not self.spoke)
+            self.spoke = True
             self._buf += chunk
 
     def send(self, req: Request, timeout: float) -> Response:
@@ -252,7 +270,7 @@ class Repl:
         The answer must have the shape the request asks for: a command gets the ``env`` the REPL is due
         to create next, and nothing may follow the answer before the next request.
         """
-        if self.proc is None:
+        if self.proc is None or self._io is None:
             raise ReplFault("crashed", "the REPL is not running", self._evidence())
         deadline = time.monotonic() + timeout
         if self._buf.strip():

@@ -15,24 +15,37 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bridge.errors import SetupError
-from bridge.lean.project import LeanProject
+from bridge.lean import versions
+from bridge.lean.project import REPO_ROOT, LeanProject
 
 ELAN_INSTALL = "curl https://raw.githubusercontent.com/leanprover/elan/master/elan-init.sh -sSf | sh -s -- -y"
 
-LAKEFILE_TEMPLATE = """import Lake
+LAKEFILE_HEAD = """import Lake
 open Lake DSL
 
--- Written by `bridge setup --lean {version}`: Mathlib, the REPL and lean4checker at that version's tags.
+-- Written by `bridge setup --lean {version}`: Mathlib, the REPL and lean4checker at the revisions made
+-- for that toolchain (bridge/lean/versions.py says where each comes from).
 package bridge_workspace
 
 require mathlib from git
-  "https://github.com/leanprover-community/mathlib4" @ "{version}"
+  "https://github.com/leanprover-community/mathlib4" @ "{mathlib}"
 
 require REPL from git
-  "https://github.com/leanprover-community/repl" @ "{version}"
+  "https://github.com/leanprover-community/repl" @ "{repl}"
+"""
 
+LAKEFILE_CHECKER = """
 require lean4checker from git
-  "https://github.com/leanprover/lean4checker" @ "{version}"
+  "https://github.com/leanprover/lean4checker" @ "{lean4checker}"
+"""
+
+# bridge-check is written against Lean v4.9.0's API; on another toolchain it may not build, and then
+# `--strict` is unavailable there (the setup step says so and carries on).
+LAKEFILE_BRIDGE_CHECK = """
+lean_exe «bridge-check» where
+  srcDir := "bridge_check"
+  root := `Bridge.Check
+  supportInterpreter := true
 """
 
 
@@ -42,31 +55,67 @@ class Step:
     argv: list[str]
     done: Callable[[], bool]
     hint: str
+    optional: bool = False  # a failure is reported and setup carries on
 
 
 def write_workspace(path: Path, version: str) -> LeanProject:
-    """A Lake project for another Lean version (e.g. v4.15.0 for Kimina-Prover) under the cache dir."""
-    if not version.startswith("v"):
-        version = "v" + version
+    """A Lake project for another Lean version (e.g. v4.15.0 for Kimina-Prover) under the cache dir.
+
+    An unsupported version is refused before anything is written.
+    """
+    try:
+        pins = versions.pins_for(version)
+    except ValueError as e:
+        raise SetupError(str(e), "pick one of the supported versions (`bridge setup --help` lists them)") from None
     path.mkdir(parents=True, exist_ok=True)
     tc = path / "lean-toolchain"
-    want = f"leanprover/lean4:{version}\n"
+    want = f"leanprover/lean4:{pins.version}\n"
     if not tc.is_file() or tc.read_text() != want:
         tc.write_text(want)
+    text = LAKEFILE_HEAD.format(version=pins.version, mathlib=pins.mathlib, repl=pins.repl)
+    if pins.lean4checker:
+        text += LAKEFILE_CHECKER.format(lean4checker=pins.lean4checker)
+    check_src = REPO_ROOT / "lean_project" / "Bridge" / "Check.lean"
+    if check_src.is_file():
+        dest = path / "bridge_check" / "Bridge" / "Check.lean"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if not dest.is_file() or dest.read_bytes() != check_src.read_bytes():
+            dest.write_bytes(check_src.read_bytes())
+        text += LAKEFILE_BRIDGE_CHECK
     lf = path / "lakefile.lean"
-    text = LAKEFILE_TEMPLATE.format(version=version)
     if not lf.is_file() or lf.read_text() != text:
         lf.write_text(text)
     return LeanProject(path)
 
 
+def installed_toolchains(listing: str) -> set[str]:
+    """Toolchain names from `elan toolchain list` (each line: the name, maybe " (default)")."""
+    names = set()
+    for line in listing.splitlines():
+        parts = line.split()
+        if parts:
+            names.add(parts[0])
+    return names
+
+
 def toolchain_installed(elan: str, toolchain: str) -> bool:
+    """Exactly this toolchain: `leanprover/lean4:v4.9.0-rc1` is not `leanprover/lean4:v4.9.0`."""
     try:
         r = subprocess.run([elan, "toolchain", "list"], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return False
-    short = toolchain.split(":")[-1]
-    return any(short in line for line in r.stdout.splitlines())
+    want = toolchain.strip()
+    short = want.split(":")[-1]
+    got = installed_toolchains(r.stdout)
+    return want in got or f"leanprover/lean4:{short}" in got
+
+
+def _declares(project: LeanProject, name: str) -> bool:
+    for f in ("lakefile.lean", "lakefile.toml"):
+        p = project.path / f
+        if p.is_file() and name in p.read_text(encoding="utf-8", errors="replace"):
+            return True
+    return False
 
 
 def plan(project: LeanProject) -> list[Step]:
@@ -78,16 +127,25 @@ def plan(project: LeanProject) -> list[Step]:
     tc = project.toolchain
     if not tc:
         raise SetupError(f"{project.path} has no lean-toolchain file", "add one, e.g. `leanprover/lean4:v4.9.0`")
-    return [
+    steps = [
         Step("toolchain", [elan, "toolchain", "install", tc], lambda: toolchain_installed(elan, tc),
              "check your network connection, or install the toolchain by hand with elan"),
         Step("mathlib cache", [lake, "exe", "cache", "get"], project.mathlib_built,
              "the Mathlib build cache could not be fetched; `lake build` builds Mathlib from source (hours)"),
         Step("repl", [lake, "build", "repl"], lambda: project.repl_binary() is not None,
-             "the REPL did not build; check its tag matches lean-toolchain in lakefile.lean"),
-        Step("lean4checker", [lake, "build", "lean4checker"], lambda: project.lean4checker_binary() is not None,
-             "lean4checker did not build; --strict stays unavailable, plain verification still works"),
+             "the REPL did not build; check its revision matches lean-toolchain in lakefile.lean"),
     ]
+    if _declares(project, "bridge-check"):
+        steps.append(Step("bridge-check", [lake, "build", "bridge-check"],
+                          lambda: project.checker_binary() is not None,
+                          "the kernel checker did not build: --strict stays unavailable, plain verification "
+                          "still works", optional=True))
+    if _declares(project, "lean4checker"):
+        steps.append(Step("lean4checker", [lake, "build", "lean4checker"],
+                          lambda: project.lean4checker_binary() is not None,
+                          "lean4checker did not build; it is an extra, verification and --strict still work",
+                          optional=True))
+    return steps
 
 
 def run_step(step: Step, cwd: Path, log: Callable[[str], None], quiet_after: float = 5.0) -> None:
@@ -129,6 +187,12 @@ def setup(project: LeanProject, log: Callable[[str], None]) -> list[str]:
         if step.done():
             log(f"[{step.name}] already done")
             continue
-        run_step(step, project.path, log)
+        try:
+            run_step(step, project.path, log)
+        except SetupError as e:
+            if not step.optional:
+                raise
+            log(f"[{step.name}] warning: {e}")
+            continue
         ran.append(step.name)
     return ran

@@ -9,7 +9,8 @@
             print(verdict.id, verdict.verdict, verdict.reason)
 
 Flow per candidate: static screen -> result cache -> (duplicate of one in flight?) -> pool (header env,
-body, soundness follow-up) -> verdict -> optional strict kernel replay -> cache.
+body, soundness follow-up; reference statement in a process that never runs candidate code) ->
+verdict (in the worker thread, with the optional strict kernel check) -> cache.
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ from pathlib import Path
 from bridge.config import BridgeConfig, load_config
 from bridge.errors import SetupError
 from bridge.lean import sandbox
-from bridge.lean.pool import Job, Outcome, Pool, PoolLimits
+from bridge.lean.pool import KEEP, RECYCLE, RETRY, Job, Outcome, Pool, PoolLimits, StartFailed
 from bridge.lean.project import ReplLaunch, repl_launch
 from bridge.lean.repl import Repl
 from bridge.verify import soundness
 from bridge.verify.cache import ResultCache, cache_key
 from bridge.verify.candidate import Candidate
+from bridge.verify.inputs import MAX_CANDIDATE_BYTES, oversize
 from bridge.verify.screen import Rule, screen
-from bridge.verify.verdict import Verdict, classify_body, lean_clean
+from bridge.verify.verdict import Verdict, classify_body, lean_clean, within
 
 
 @dataclass
@@ -43,6 +45,7 @@ class RunStats:
     cache_hits: int = 0
     duplicates: int = 0
     screened: int = 0
+    retried: int = 0  # checked again on a fresh worker after an answer no honest REPL gives
 
 
 class Verifier:
@@ -52,13 +55,9 @@ class Verifier:
                  strict_checker: object | None = None):
         self.cfg = config or load_config()
         self.launch: ReplLaunch = repl_launch(self.cfg)
-        self.options = soundness.GateOptions(allow_native_decide=self.cfg.allow_native_decide)
+        self.options = soundness.GateOptions(allow_native_decide=self.cfg.allow_native_decide,
+                                             fast_gate=self.cfg.allow_fast_gate)
         self.rules = tuple(rules) if rules is not None else None
-        self.cache = ResultCache(Path(self.cfg.cache_dir) / "results.sqlite") if self.cfg.use_cache else None
-        self.stats = RunStats()
-        self.setup_errors: dict[str, str] = {}
-        self.unchecked = 0  # proved by the fast gate only: the REPL did not answer the soundness follow-up
-        self._tmp = tempfile.TemporaryDirectory(prefix="bridge-")
         self._sandboxed = False
         if self.cfg.sandbox:
             ok, why = sandbox.sandbox_available()
@@ -74,6 +73,30 @@ class Verifier:
             from bridge.verify.strict import StrictChecker
 
             self.strict_checker = StrictChecker(self.cfg, self.launch)
+        if self.strict_checker is not None:
+            # before any candidate is checked (and so before anything of this run is cached)
+            ok, why = self.strict_checker.available()  # type: ignore[attr-defined]
+            if not ok:
+                raise SetupError(f"--strict was asked for, but the kernel checker is unavailable: {why}",
+                                 "run `bridge setup` (it builds bridge-check), or drop --strict")
+        self.cache = ResultCache(Path(self.cfg.cache_dir) / "results.sqlite") if self.cfg.use_cache else None
+        self.stats = RunStats()
+        self.setup_errors: dict[str, str] = {}
+        self.unchecked = 0  # proved by the fast gate only (--allow-fast-gate): not real Lean
+        self._lock = threading.Lock()
+        self._strict_slots = threading.Semaphore(max(1, self.cfg.resolved_workers() // 2))
+        self._tmp = tempfile.TemporaryDirectory(prefix="bridge-")
+        self._pool_now: Pool | None = None
+        self.stopped = False  # stop() was called: the stream ended early, every verdict it gave is real
+
+    def stop(self, grace: float = 3.0) -> None:
+        """Stop a running ``verify`` (Ctrl-C, SIGTERM): no more candidates are read; checks in flight
+        get ``grace`` seconds, then are abandoned (no verdict, nothing cached); every verdict already
+        decided is still yielded. Safe from a signal handler."""
+        self.stopped = True
+        pool = self._pool_now
+        if pool is not None:
+            pool.stop(grace)
 
     def __enter__(self) -> Verifier:
         return self
@@ -95,40 +118,60 @@ class Verifier:
 
     def _repl(self) -> Repl:
         argv = self.launch.argv
+        env = self.launch.env or dict(os.environ)
         if self._sandboxed:
             tmp = tempfile.mkdtemp(dir=self._tmp.name)
-            argv = sandbox.wrap(argv, tmp, readonly=sandbox.lean_readonly_paths(self.launch.cwd, argv),
-                                cwd=self.launch.cwd)
-        return Repl(argv, cwd=self.launch.cwd, env=self.launch.env or dict(os.environ),
-                    memory_limit_mb=self.cfg.memory_limit_mb or None)
+            argv = sandbox.wrap(argv, tmp, readonly=[*sandbox.lean_readonly_paths(self.launch.cwd, argv, env=env),
+                                                     *extra_sandbox_paths(self.cfg)],
+                                cwd=self.launch.cwd, env=env, limits=sandbox_limits(self.cfg))
+        return Repl(argv, cwd=self.launch.cwd, env=env, memory_limit_mb=self.cfg.memory_limit_mb or None,
+                    transport_kind=self.cfg.transport)
 
     def _pool(self) -> Pool:
         limits = PoolLimits(timeout=self.cfg.timeout, header_timeout=self.cfg.header_timeout,
                             memory_limit_mb=self.cfg.memory_limit_mb, recycle_after=self.cfg.recycle_after,
                             recycle_memory_mb=self.cfg.recycle_memory_mb, max_heartbeats=self.cfg.max_heartbeats,
                             queue_size=self.cfg.queue_size)
-        return Pool(self._repl, workers=self.cfg.resolved_workers(), limits=limits, needs_followup=lean_clean)
+        return Pool(self._repl, workers=self.cfg.resolved_workers(), limits=limits,
+                    needs_followup=lambda job, body: lean_clean(within(body, job.payload[0].span)),
+                    review=self.review, finish=lambda out: self.decide(out.job.payload[0], out))
 
     def key(self, c: Candidate) -> str:
-        # the REPL command is part of the key: another executable may answer differently
-        opts = (f"native={self.options.allow_native_decide};strict={self.cfg.strict};hb={self.cfg.max_heartbeats};"
-                f"repl={' '.join(self.launch.argv)}")
+        # everything that can change a verdict: the REPL command, the sandbox, strict, the gate options
+        opts = (f"native={self.options.allow_native_decide};fast={self.options.fast_gate};"
+                f"strict={self.cfg.strict};sandbox={self._sandboxed};hb={self.cfg.max_heartbeats};"
+                f"repl={' '.join(self.launch.argv)};gated={','.join(c.gated())};span={c.span}")
         return cache_key(self.launch.lean_version, self.launch.manifest_hash, c.header, c.body, opts)
 
     def _job(self, c: Candidate, key: str) -> Job:
         ref = None
         if c.statement and c.name:
             rk = hashlib.sha256((c.header + "\x00" + c.statement).encode()).hexdigest()
-            ref = (rk, soundness.reference_command(c), soundness.followup_command(c.name))
-        return Job(header=c.header, body=c.body, followup=soundness.followup_command(c.name) if c.name else None,
-                   reference=ref, payload=(c, key))
+            ref = (rk, soundness.reference_command(c), soundness.check_command(c.name))
+        follow = soundness.followup_command(c.name, c.gated()) if c.name else None
+        return Job(header=c.header, body=c.body, followup=follow, reference=ref, payload=(c, key))
+
+    def review(self, out: Outcome) -> str:
+        """Run in the worker after a clean check: keep its REPL, replace it, or check again elsewhere."""
+        c: Candidate = out.job.payload[0]
+        if out.followup is None or not c.name:
+            return KEEP
+        if self.options.fast_gate and not out.followup.messages:
+            return KEEP
+        if soundness.followup_anomaly(c, out.followup) is not None:
+            return RETRY  # an answer no honest REPL gives: this worker may have been taken over
+        assert out.body is not None
+        if soundness.judge(c, within(out.body, c.span), out.followup, out.reference, self.options) is not None:
+            return RECYCLE  # a rejected candidate's code may have changed its process: no one else runs there
+        return KEEP
 
     def decide(self, c: Candidate, out: Outcome) -> Verdict:
-        """An outcome of the pool -> the candidate's verdict (pure apart from the optional strict replay)."""
+        """An outcome of the pool -> the candidate's verdict (pure apart from the optional strict check)."""
         base = dict(id=c.id, timings=out.timings, lean_version=self.launch.lean_version, attempts=out.attempts)
         if out.status == "setup_error":
-            self.setup_errors.setdefault(c.header, out.detail)
-            return Verdict(verdict="crashed", reason=f"setup error: the header did not elaborate: {out.detail[:300]}",
+            with self._lock:
+                self.setup_errors.setdefault(c.header, out.detail)
+            return Verdict(verdict="crashed", reason=f"setup error: the header is unusable: {out.detail[:400]}",
                            rule="setup", **base)
         if out.status == "timeout":
             return Verdict(verdict="timeout", evidence=out.evidence or None, **base,
@@ -137,20 +180,28 @@ class Verifier:
             return Verdict(verdict="crashed", evidence=out.evidence or None, **base,
                            reason=f"the REPL failed on {out.attempts} worker(s): {out.detail}")
         assert out.body is not None
-        messages = [m.to_json() for m in out.body.messages or []]
-        forced = classify_body(out.body)
+        body = within(out.body, c.span)
+        messages = [m.to_json() for m in body.messages or []]
+        forced = classify_body(body)
         if forced is not None:
             return Verdict(verdict=forced[0], reason=forced[1], messages=messages, **base)
-        if out.followup is not None and not out.followup.messages:
-            # Real Lean always answers `#print axioms`; a REPL that says nothing is not Lean (a stand-in
-            # speaking the protocol), so only the fast gate (errors, sorries) could decide.
-            self.unchecked += 1
+        if self.options.fast_gate and out.followup is not None and not out.followup.messages:
+            # --allow-fast-gate: a stand-in that is not Lean gives `#print axioms` no answer; only Lean's
+            # errors and sorries decided. Marked, never cached, not counted as solved unless asked.
+            with self._lock:
+                self.unchecked += 1
             return Verdict(verdict="proved", gate="fast", messages=messages, **base)
-        rej = soundness.judge(c, out.body, out.followup, out.reference, self.options)
+        rej = soundness.judge(c, body, out.followup, out.reference, self.options)
         if rej is not None:
             return Verdict(verdict="rejected", reason=rej.reason, rule=rej.rule, messages=messages, **base)
         if self.strict_checker is not None:
-            rej = self.strict_checker.check(c)  # type: ignore[attr-defined]
+            if soundness.uses_native(out.followup):
+                return Verdict(verdict="rejected", rule="strict_native", messages=messages, **base, reason=(
+                    "--strict cannot check this proof: it relies on `native_decide` (Lean.ofReduceBool), and "
+                    "a kernel replay (lean4checker v4.9.0, bridge-check) cannot run the compiled code that "
+                    "native_decide evaluates; drop --strict to accept it under --allow-native-decide"))
+            with self._strict_slots:
+                rej = self.strict_checker.check(c)  # type: ignore[attr-defined]
             if rej is not None:
                 return Verdict(verdict="rejected", reason=rej.reason, rule=rej.rule, messages=messages, **base)
         return Verdict(verdict="proved", messages=messages, **base)
@@ -161,17 +212,27 @@ class Verifier:
         """Yield exactly one verdict per candidate, as each finishes (not in input order).
 
         An error raised while reading ``candidates`` surfaces after the verdicts of every candidate
-        read before it.
+        read before it. A REPL that cannot start raises :class:`~bridge.errors.SetupError`.
         """
         in_flight: dict[str, list[Candidate]] = {}
         finished: dict[str, Verdict] = {}  # in-run dedupe, with or without the cache
-        lock = threading.Lock()
+        lock = self._lock
         stats = self.stats
         screen_opts = self.options.screen_options()
 
         def jobs() -> Iterator[Job]:
             for c in candidates:
+                if self.stopped:
+                    return
                 stats.submitted += 1
+                size = oversize(c)
+                if size is not None:
+                    stats.screened += 1
+                    v = Verdict(id=c.id, verdict="rejected", rule="size", lean_version=self.launch.lean_version,
+                                reason=f"the candidate is {size:,} bytes, over the {MAX_CANDIDATE_BYTES:,}-byte "
+                                "limit (almost surely degenerate model output); it was not sent to Lean")
+                    yield Job(header=c.header, body="", payload=v, precomputed=True)
+                    continue
                 hit = screen(c, self.rules, screen_opts)
                 if hit is not None:
                     stats.screened += 1
@@ -200,25 +261,53 @@ class Verifier:
                 stats.lean_checked += 1
                 yield self._job(c, k)
 
-        pool = self._pool()
-        for out in pool.run(jobs()):
-            if out.status == "precomputed":
-                yield out.job.payload
-                continue
-            c, k = out.job.payload
-            v = self.decide(c, out)
-            if self.cache is not None and v.gate == "full":  # a stand-in REPL's fast-gate verdict is not kept
+        pool = self._pool_now = self._pool()
+        if self.stopped:
+            pool.stop(0)
+        try:
+            for out in pool.run(jobs()):
+                if out.status == "precomputed":
+                    yield out.job.payload
+                    continue
+                c, k = out.job.payload
+                if out.status == "cancelled":  # abandoned by stop(): no verdict, and its duplicates neither
+                    with lock:
+                        in_flight.pop(k, None)
+                    continue
+                if out.retried_for:
+                    stats.retried += 1
+                v = out.result if isinstance(out.result, Verdict) else self.decide(c, out)
+                if self.cache is not None and v.gate == "full" and v.rule != "setup":
+                    with lock:
+                        self.cache.put(k, v)
                 with lock:
-                    self.cache.put(k, v)
-            with lock:
-                finished[k] = v
-                waiting = in_flight.pop(k, [])
-            yield v
-            for d in waiting:
-                yield Verdict(**{**v.__dict__, "id": d.id, "cached": True})
+                    finished[k] = v
+                    waiting = in_flight.pop(k, [])
+                yield v
+                for d in waiting:
+                    yield Verdict(**{**v.__dict__, "id": d.id, "cached": True})
+        except StartFailed as e:
+            why = sandbox.explain_failure(e.message, None) if self._sandboxed else None
+            raise SetupError(why + f" ({e.message})" if why else e.message, e.next_step) from None
+        finally:
+            self._pool_now = None
 
     def verify_all(self, candidates: Iterable[Candidate]) -> list[Verdict]:
         """All verdicts, in input order."""
         cands = list(candidates)
         order = {c.id: i for i, c in enumerate(cands)}
         return sorted(self.verify(cands), key=lambda v: order.get(v.id, 0))
+
+
+def extra_sandbox_paths(cfg: BridgeConfig) -> list[Path]:
+    """``sandbox_paths``: more read-only paths a REPL needs (a toolchain outside ~/.elan, a stand-in's files)."""
+    return [Path(p).expanduser() for p in (cfg.sandbox_paths or "").split(os.pathsep) if p.strip()]
+
+
+def sandbox_limits(cfg: BridgeConfig) -> sandbox.SandboxLimits:
+    """Kernel-enforced limits for a sandboxed Lean process, from the configuration."""
+    # Lean maps every imported .olean into memory (Mathlib's are several GB at v4.9): the address-space
+    # limit sits well above the RSS limit, which the pool polls separately
+    address = cfg.address_space_mb or max(32768, 2 * (cfg.memory_limit_mb or 0))
+    return sandbox.SandboxLimits(address_space_mb=address, processes=cfg.max_processes or None,
+                                 file_size_mb=cfg.max_file_mb or None)

@@ -34,10 +34,18 @@ class Candidate:
     name: str | None = None  # the declaration the candidate must prove
     kind: str | None = None  # "theorem" (or "lemma") or "def"
     meta: dict[str, Any] = field(default_factory=dict)
+    theorems: tuple[str, ...] = ()  # free-form code: every theorem it declares is gated, not only the last
+    span: tuple[int, int] | None = None  # one theorem of a file: only messages on these body lines count
 
     @property
     def body(self) -> str:
         return self.helpers + self.statement + self.proof
+
+    def gated(self) -> list[str]:
+        """The declarations whose axioms decide the verdict: the target first."""
+        if not self.name:
+            return []
+        return [self.name, *[t for t in self.theorems if t != self.name]]
 
     def regions(self) -> list[tuple[str, int, str]]:
         """(region, offset in body, text): "helpers" before the target, "proof" after it."""
@@ -63,14 +71,30 @@ def from_code(id: str, header: str | None, code: str) -> Candidate:
     """
     header = DEFAULT_HEADER if header is None else header
     target = None
+    names: list[str] = []
     for m in declarations(code):
         if m.group("kind") in ("theorem", "lemma"):
             target = m
+            if m.group("name") and m.group("name") not in names:
+                names.append(m.group("name"))
     if target is None:
         return Candidate(id=str(id), header=header, proof=code)
     start = target.start()
     return Candidate(id=str(id), header=header, helpers=code[:start], proof=code[start:],
-                     name=target.group("name"), kind=target.group("kind"))
+                     name=target.group("name"), kind=target.group("kind"), theorems=tuple(names))
+
+
+def per_theorem_candidate(file_id: str, header: str, body: str, name: str) -> Candidate:
+    """One theorem of a ``.lean`` file (``verify --per-theorem``): the whole file is checked as it is, and
+    only that theorem's lines (its messages, its sorries) and its axioms decide its verdict."""
+    decls = declarations(body)
+    m = next(d for d in decls if d.group("name") == name and d.group("kind") in ("theorem", "lemma"))
+    later = [d.start() for d in decls if d.start() > m.start()]
+    end = later[0] if later else len(body)
+    first = body.count("\n", 0, m.start()) + 1
+    last = body.count("\n", 0, max(m.start(), end - 1)) + 1
+    return Candidate(id=f"{file_id}:{name}", header=header, helpers=body[: m.start()], proof=body[m.start():],
+                     name=name, kind=m.group("kind"), theorems=(name,), span=(first, last))
 
 
 def split_header(text: str) -> tuple[str, str]:

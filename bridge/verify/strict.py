@@ -1,38 +1,122 @@
-"""``--strict``: rebuild a proved candidate in a fresh sandboxed Lean process and replay it in the kernel.
+"""``--strict``: a verdict from a trusted checker that reads compiled code, never candidate output.
 
-The checker is lean4checker, pinned in ``lakefile.lean`` at the toolchain's tag: it re-adds every
-declaration of a compiled module to a fresh environment through the kernel, so a proof that only
-fooled the elaborator (or a forged REPL answer) fails here. We chose it over SafeVerify and comparator
-because it exists for Lean 4.9 (the toolchain most provers are evaluated on) and checks a module with
-one command; Lean's own ``leanchecker`` is used instead where the toolchain ships it. The verdict is
-read from the checker's exit status and from a separate ``#print axioms`` run that only imports the
-compiled module, never from anything the candidate's own elaboration printed.
+For a candidate the fast gate calls ``proved``:
+
+1. the reference statement (header + statement + ``sorry``) is compiled once per problem to its own
+   ``.olean`` by a sandboxed ``lean`` process that sees no candidate code, into a directory no
+   candidate process can see (kept under the cache directory);
+2. the candidate (header + body) is compiled to an ``.olean`` by a fresh sandboxed ``lean`` whose only
+   writable place is its own private directory; whatever it prints is ignored;
+3. ``bridge-check`` (``lean_project/Bridge/Check.lean``, built by ``bridge setup``) reads that module
+   without elaborating a single command, imports the header's modules from the project's search path
+   only (the candidate's directory is not on it), replays every constant of the module through the
+   kernel, compares the target's type ``Expr`` with the reference's, collects axioms, and prints one
+   JSON line. That line and the checker's exit status are the verdict (``strict_rejection``, pure).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from bridge.config import BridgeConfig
 from bridge.lean import sandbox
-from bridge.lean.project import LeanProject, ReplLaunch
-from bridge.verify.candidate import Candidate
+from bridge.lean.project import REPO_ROOT, LeanProject, ReplLaunch
+from bridge.verify.candidate import Candidate, signature
 from bridge.verify.soundness import DEFAULT_AXIOMS, NATIVE_AXIOMS, Rejection
 
 MODULE = "BridgeCandidate"
+REFERENCE = "BridgeReference"
+CHECKER = "bridge-check"
+STAGES = ("args", "read", "import", "replay", "reference", "target", "done")
 
 
 def checker_binary(project: Path) -> Path | None:
-    """lean4checker built in the project, else the toolchain's own `leanchecker` if on PATH."""
-    built = LeanProject(project).lean4checker_binary()
-    if built is not None:
-        return built
-    found = shutil.which("leanchecker")
-    return Path(found) if found else None
+    """``bridge-check`` built in the project, else in this repository's Lake project (same toolchain)."""
+    for root in (project, REPO_ROOT):
+        p = root / ".lake" / "build" / "bin" / CHECKER
+        if p.is_file():
+            if root != project and LeanProject(root).toolchain != LeanProject(project).toolchain:
+                continue  # a checker built for another Lean cannot read this project's .olean files
+            return p
+    return None
+
+
+def compile_argv(lean: str, src: Path, olean: Path) -> list[str]:
+    """``lean`` compiling ``src`` to ``olean`` with the module name of the file (``-R`` its directory)."""
+    return [lean, "-R", str(src.parent), "-o", str(olean), str(src)]
+
+
+def strict_rejection(rc: int | None, stdout: str, candidate: Candidate, allowed: frozenset[str],
+                     native_allowed: bool) -> Rejection | None:
+    """The checker's exit status and its one JSON line -> a rejection, or None when proved. Pure."""
+    lines = [ln for ln in stdout.splitlines() if ln.strip()]
+    if len(lines) != 1:
+        return Rejection("strict", f"the kernel checker printed {len(lines)} lines, not one JSON line "
+                         f"(exit status {rc}): {stdout.strip()[:300]}")
+    try:
+        result: Any = json.loads(lines[0])
+    except json.JSONDecodeError:
+        return Rejection("strict", f"the kernel checker's answer is not JSON: {lines[0][:300]}")
+    if not isinstance(result, dict) or not isinstance(result.get("ok"), bool):
+        return Rejection("strict", f"the kernel checker's answer has no `ok`: {lines[0][:300]}")
+    stage = result.get("stage")
+    error = str(result.get("error") or "")[:400]
+    if rc not in (0, 1) or (rc == 0) != result["ok"]:
+        return Rejection("strict", f"the kernel checker failed (exit status {rc}, stage {stage}): {error}")
+    if not result["ok"]:
+        if stage == "replay":
+            if "reduceBool" in error or "ofReduceBool" in error:
+                return Rejection("strict_native", "the kernel replay failed, and a replay cannot run the compiled "
+                                 f"code `native_decide` relies on: {error}")
+            return Rejection("kernel", f"the kernel replay rejected the module: {error}")
+        if stage in ("reference", "target"):
+            return Rejection("statement", f"strict check: {error or 'the target does not match the reference'}")
+        return Rejection("strict", f"the kernel checker stopped at stage {stage}: {error}")
+    targets = result.get("targets")
+    if not isinstance(targets, list):
+        return Rejection("strict", "the kernel checker's answer has no targets")
+    by_name = {t.get("name"): t for t in targets if isinstance(t, dict)}
+    for name in candidate.gated():
+        t = by_name.get(name)
+        if t is None:
+            return Rejection("statement", f"strict check: `{name}` is not in the compiled module")
+        if candidate.statement and t.get("type_matches") is not True:
+            return Rejection("statement", f"strict check: the type of `{name}` differs from the reference statement")
+        axioms = t.get("axioms")
+        if not isinstance(axioms, list):
+            return Rejection("strict", f"strict check: no axioms listed for `{name}`")
+        if "sorryAx" in axioms:
+            return Rejection("sorry", f"strict check: `{name}` depends on `sorryAx`")
+        bad = [a for a in axioms if a not in allowed]
+        if bad:
+            return Rejection("axioms", f"strict check: `{name}` depends on {', '.join(map(str, bad))}")
+    return None
+
+
+def copy_regular(src: Path, dst: Path, limit: int = 1 << 30) -> bool:
+    """Copy ``src`` to ``dst`` only if it is a regular file (opened without following a symlink)."""
+    try:
+        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            return False
+        with open(dst, "wb") as out:
+            while chunk := os.read(fd, 1 << 20):
+                out.write(chunk)
+        return True
+    finally:
+        os.close(fd)
 
 
 class StrictChecker:
@@ -40,18 +124,7 @@ class StrictChecker:
         self.cfg = cfg
         self.project = launch.cwd
         self._env: dict[str, str] | None = None
-
-    def available(self) -> tuple[bool, str]:
-        if shutil.which("lake") is None:
-            return False, "no `lake` on PATH"
-        b = checker_binary(self.project)
-        return (True, str(b)) if b else (False, "lean4checker is not built (run `bridge setup`)")
-
-    def _run(self, argv: list[str], tmp: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-        if self.cfg.sandbox:
-            argv = sandbox.wrap(argv, tmp, readonly=sandbox.lean_readonly_paths(self.project, argv), cwd=self.project)
-        return subprocess.run(argv, cwd=self.project, env=env, capture_output=True, text=True,
-                              timeout=self.cfg.timeout * 2, errors="replace")
+        self._refs = Path(cfg.cache_dir) / "strict" / "references"
 
     def lake_env(self) -> dict[str, str]:
         """The project's Lean environment (read once from ``lake env``), or ours if Lake cannot tell."""
@@ -59,39 +132,89 @@ class StrictChecker:
             self._env = LeanProject(self.project).lake_environment() or dict(os.environ)
         return self._env
 
+    def lean(self) -> str | None:
+        return shutil.which("lean", path=self.lake_env().get("PATH"))
+
+    def available(self) -> tuple[bool, str]:
+        if shutil.which("lake") is None:
+            return False, "no `lake` on PATH"
+        if self.lean() is None:
+            return False, "no `lean` in the project's environment"
+        b = checker_binary(self.project)
+        return (True, str(b)) if b else (False, f"`{CHECKER}` is not built (run `bridge setup`)")
+
+    def _run(self, argv: list[str], writable: Path, readonly: list[Path], env: dict[str, str]
+             ) -> subprocess.CompletedProcess[str]:
+        if self.cfg.sandbox:
+            from bridge.verify.api import extra_sandbox_paths, sandbox_limits
+
+            argv = sandbox.wrap(argv, writable, readonly=[*sandbox.lean_readonly_paths(self.project, argv, env=env),
+                                                          *readonly, *extra_sandbox_paths(self.cfg)],
+                                cwd=writable, env=env, limits=sandbox_limits(self.cfg))
+        return subprocess.run(argv, cwd=writable, env=env, capture_output=True, text=True,
+                              timeout=self.cfg.timeout, errors="replace", start_new_session=True)
+
+    def reference(self, c: Candidate) -> Path | Rejection:
+        """The reference statement's compiled module, made once per (toolchain, header, statement)."""
+        lean = self.lean()
+        assert lean is not None
+        text = c.header.rstrip("\n") + "\n\n" + signature(c.statement) + " sorry\n"
+        key = hashlib.sha256("\x00".join([lean, LeanProject(self.project).manifest_hash(), text]).encode()).hexdigest()
+        out = self._refs / key / f"{REFERENCE}.olean"
+        if out.is_file():
+            return out
+        with tempfile.TemporaryDirectory(prefix="bridge-ref-") as d:
+            tmp = Path(d)
+            src = tmp / f"{REFERENCE}.lean"
+            src.write_text(text, encoding="utf-8")
+            try:
+                r = self._run(compile_argv(lean, src, tmp / f"{REFERENCE}.olean"), tmp, [], self.lake_env())
+            except subprocess.TimeoutExpired:
+                return Rejection("strict", "compiling the reference statement timed out")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if r.returncode != 0 or not copy_regular(tmp / f"{REFERENCE}.olean", out.with_suffix(".tmp")):
+                return Rejection("statement", "the reference statement does not compile: "
+                                 + (r.stdout + r.stderr).strip()[:400])
+            os.replace(out.with_suffix(".tmp"), out)
+        return out
+
     def check(self, c: Candidate) -> Rejection | None:
         ok, why = self.available()
         if not ok:
             return Rejection("strict", f"--strict was asked for but the kernel checker is unavailable: {why}")
         checker = checker_binary(self.project)
-        assert checker is not None
-        with tempfile.TemporaryDirectory(prefix="bridge-strict-") as d:
-            tmp = Path(d)
-            src = tmp / f"{MODULE}.lean"
+        lean = self.lean()
+        assert checker is not None and lean is not None
+        ref: Path | None = None
+        if c.statement:
+            got = self.reference(c)
+            if isinstance(got, Rejection):
+                return got
+            ref = got
+        env = self.lake_env()
+        with tempfile.TemporaryDirectory(prefix="bridge-strict-") as d1, \
+                tempfile.TemporaryDirectory(prefix="bridge-check-") as d2:
+            build, check = Path(d1), Path(d2)
+            src = build / f"{MODULE}.lean"
             src.write_text(c.header.rstrip("\n") + "\n\n" + c.body + "\n", encoding="utf-8")
-            base = self.lake_env()
-            env = dict(base, LEAN_PATH=f"{tmp}:{base.get('LEAN_PATH', '')}")
-            lean = shutil.which("lean", path=env.get("PATH")) or "lean"
             try:
-                r = self._run([lean, "-o", str(tmp / f"{MODULE}.olean"), str(src)], tmp, env)
-                if r.returncode != 0:
-                    return Rejection("strict", "the strict rebuild failed: " + (r.stdout + r.stderr).strip()[:500])
-                r = self._run([str(checker), MODULE], tmp, env)
-                if r.returncode != 0:
-                    return Rejection("kernel", "the kernel replay rejected the module: " + (r.stdout + r.stderr).strip()[:500])
-                probe = tmp / "BridgeAxioms.lean"
-                probe.write_text(f"import {MODULE}\n#print axioms {c.name}\n", encoding="utf-8")
-                r = self._run([lean, str(probe)], tmp, env)
+                r = self._run(compile_argv(lean, src, build / f"{MODULE}.olean"), build, [], env)
             except subprocess.TimeoutExpired:
                 return Rejection("strict", "the strict rebuild timed out")
-            out = r.stdout
-            allowed = DEFAULT_AXIOMS | (NATIVE_AXIOMS if self.cfg.allow_native_decide else frozenset())
-            if "does not depend on any axioms" in out:
-                return None
-            if "depends on axioms:" not in out:
-                return Rejection("strict", "the strict axiom check printed no answer: " + out[:300])
-            listed = out.split("depends on axioms:", 1)[1].split("]", 1)[0].strip(" [\n")
-            bad = [a.strip() for a in listed.split(",") if a.strip() and a.strip() not in allowed]
-            if bad:
-                return Rejection("axioms", f"strict check: depends on {', '.join(bad)}")
-        return None
+            # the compiling process has exited (and its sandbox with it): copy what it wrote, by name and
+            # only if it is a plain file (a symlink planted there must not make us copy another file),
+            # into a directory it never saw; nothing else of its directory is read
+            if r.returncode != 0 or not copy_regular(build / f"{MODULE}.olean", check / f"{MODULE}.olean"):
+                return Rejection("strict", "the strict rebuild failed: " + (r.stdout + r.stderr).strip()[:500])
+            argv = [str(checker), "--olean", str(check / f"{MODULE}.olean")]
+            if ref is not None:
+                argv += ["--reference", str(ref)]
+            for name in c.gated():
+                argv += ["--target", name]
+            readonly = [check, *([ref.parent] if ref is not None else []), checker]
+            try:
+                r = self._run(argv, check, readonly, env)
+            except subprocess.TimeoutExpired:
+                return Rejection("strict", "the kernel check timed out")
+        allowed = DEFAULT_AXIOMS | (NATIVE_AXIOMS if self.cfg.allow_native_decide else frozenset())
+        return strict_rejection(r.returncode, r.stdout, c, allowed, self.cfg.allow_native_decide)

@@ -7,6 +7,7 @@ are matched (``declaration uses 'sorry'`` versus ``declaration uses `sorry` ``).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,6 +73,24 @@ class Verdict:
 def _first_line(m: Message) -> str:
     where = f"line {m.pos.line}: " if m.pos else ""
     return where + m.data.strip().split("\n")[0][:200]
+
+
+def within(resp: CommandResponse, span: tuple[int, int] | None) -> CommandResponse:
+    """Only the messages and sorries on lines ``span`` (first, last) of the body: one theorem of a file.
+
+    A message without a position is kept (it cannot be placed, so it counts against every theorem).
+    """
+    if span is None:
+        return resp
+    lo, hi = span
+
+    def inside(pos: object) -> bool:
+        line = getattr(pos, "line", None)
+        return line is None or lo <= line <= hi
+
+    msgs = [m for m in resp.messages or [] if inside(m.pos)]
+    sorries = [x for x in resp.sorries or [] if inside(x.pos)]
+    return dataclasses.replace(resp, messages=msgs or None, sorries=sorries or None)
 
 
 def classify_body(resp: CommandResponse) -> tuple[str, str] | None:

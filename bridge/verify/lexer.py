@@ -1,0 +1,704 @@
+"""A lexer that reads Lean 4 source the way Lean v4.9.0's own tokenizer does.
+
+A static screen is only as good as its reading of the text: if it lexes differently from Lean, a
+candidate can hide code from it inside what the screen takes for a string or a comment.  So this
+module ports the lexical functions of Lean v4.9.0 rather than approximating them:
+
+* ``src/Lean/Parser/Basic.lean``: ``whitespace``, ``finishCommentBlock``, ``tokenFnAux``,
+  ``identFnAux``/``isIdCont``, ``strLitFnAux``, ``quotedCharCoreFn``, ``stringGapFn``,
+  ``isRawStrLitStart``/``rawStrLitFnAux``, ``charLitFnAux``, ``numberFnAux`` and friends,
+  ``nameLitAux``, ``fieldIdxFn``;
+* ``src/Init/Meta.lean``: ``isIdFirst``, ``isIdRest``, ``isLetterLike``, ``isSubScriptAlnum``;
+* ``src/Lean/Parser/StrInterpolation.lean``: ``interpolatedStrFn``;
+* ``String.crlfToLf`` (``src/Init/Data/String/Extra.lean``), which the v4.9.0 frontend applies to
+  the whole file before parsing (lean4 PR #3903, listed in the v4.9.0 release notes).
+
+Offsets are into the text as given (no CRLF rewriting); ``\\r\\n`` is treated exactly as the
+``\\n`` Lean sees after ``crlfToLf``, and a ``\\r`` not followed by ``\\n`` is what Lean sees too.
+
+Lean has no separate lexer: the parser asks for a token where it needs one, and a few things
+depend on the grammar and on the token table of the imported environment.  Where that matters for
+telling code from strings and comments, this module either follows the grammar (interpolated
+strings, field indices) or refuses with :class:`LexError` when Lean's reading would depend on
+tokens it cannot know (a comment glued to a symbol, a quote glued to a symbol).  Symbols are not
+split with Lean's token table: each maximal run of symbol characters is one ``symbol`` token.
+
+Kinds (``Token.kind``):
+
+``ident``
+    identifier as written, dotted and with ``«»`` parts (Lean keywords such as ``theorem`` or
+    ``by`` are also reported as ``ident``: which words are keywords depends on the token table).
+``keyword``
+    ``#`` commands (``#eval``, ``#eval!``, ``#print``, ``#exit`` ...) and the words that make the
+    next string an interpolated one (:data:`INTERPOLATION_PREFIXES`); ``trace[`` (and the Aesop
+    variants) is one keyword token that also opens a ``[`` closed by the next ``]``.
+``symbol``
+    brackets ``( ) [ ] { } ⟨ ⟩ ⦃ ⦄`` and ``@[`` (one token each), ``''``, a backquote that does
+    not start a name literal, and otherwise a maximal run of symbol characters (``:=``, ``+``,
+    ``⁻¹'``, ``∑`` ...).
+``number``
+    natural, ``0x``/``0b``/``0o``, scientific (``2.5e-3``, ``2.``) and field indices (``x.1``).
+``string``
+    ordinary and raw (``r"..."``, ``r#"..."#``) string literals, quotes included.
+``interp_string_part``
+    the literal pieces of an interpolated string, as Lean's ``interpolatedStrLitKind`` atoms:
+    ``"abc{``, ``}def{``, ``}ghi"``.  The code between them is returned as ordinary tokens with
+    ``depth`` one higher.
+``char``
+    character literal, quotes included.
+``name_lit``
+    one or two backquotes then a name, as in `` `foo `` and ```` ``foo ```` (Lean's
+    ``nameLitAux`` / ``Term.doubleQuotedName``).
+``comment`` / ``doc_comment``
+    ``--`` and ``/- -/`` comments / ``/-- -/`` and ``/-! -/`` (only with ``keep_comments=True``).
+``error``
+    reserved; :func:`tokenize` raises :class:`LexError` instead of producing it.
+
+A caveat for screens: :func:`tokenize` is Lean's reading of a file that *parses*.  After a parse
+error Lean's command loop (``parseCommand`` in ``src/Lean/Parser/Module.lean``) skips ahead token by
+token with ``tokenFn`` alone (``consumeInput``) until a command parses again, so there every
+string is read plainly and ``{...}`` is no longer code while text between interpolations may be:
+:func:`tokenize_plain` gives that reading.  A screen that cannot rule out parse errors should look
+at both (each raises :class:`LexError` on text that reading cannot lex).
+
+Every character of the source is covered: concatenating the token texts (with
+``keep_comments=True``) and the gaps between them gives the source back, and the gaps are only
+spaces and newlines (``\\n`` or ``\\r\\n``).
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from dataclasses import dataclass
+
+__all__ = [
+    "CLOSE_BRACKETS",
+    "COMMAND_WORDS",
+    "INTERPOLATION_PREFIXES",
+    "INTERPOLATION_PREFIX_SHAPES",
+    "OPEN_BRACKETS",
+    "LexError",
+    "Token",
+    "tokenize",
+    "tokenize_plain",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    kind: str  # see the module docstring
+    text: str  # the exact source slice
+    start: int  # offset into the source
+    end: int
+    depth: int = 0  # interpolation nesting: 0 at top level, 1 inside the {...} of an interpolated string
+
+
+# A frozen dataclass's ``__init__`` goes through ``object.__setattr__`` for every field; writing the
+# slots through their member descriptors builds an identical Token in half the time, which is a
+# third of the lexer's time on a long proof.  The hot loop in _tokenize inlines this.
+_TOKEN_SLOTS = (
+    object.__new__,
+    Token.kind.__set__,  # type: ignore[attr-defined]
+    Token.text.__set__,  # type: ignore[attr-defined]
+    Token.start.__set__,  # type: ignore[attr-defined]
+    Token.end.__set__,  # type: ignore[attr-defined]
+    Token.depth.__set__,  # type: ignore[attr-defined]
+)
+
+
+def _new_token(kind: str, text: str, start: int, end: int, depth: int) -> Token:
+    """``Token(kind, text, start, end, depth)``, built the fast way (see ``_TOKEN_SLOTS``)."""
+    new, set_kind, set_text, set_start, set_end, set_depth = _TOKEN_SLOTS
+    tok = new(Token)
+    set_kind(tok, kind)
+    set_text(tok, text)
+    set_start(tok, start)
+    set_end(tok, end)
+    set_depth(tok, depth)
+    return tok
+
+
+class LexError(ValueError):
+    """The text is not something Lean would tokenize (or not something we can tell how it would)."""
+
+    def __init__(self, offset: int, message: str) -> None:
+        super().__init__(f"{message} (at offset {offset})")
+        self.offset = offset
+        self.message = message
+
+
+# The words after which Lean's *parser* reads a string as interpolated (``interpolatedStr``), with
+# the grammar between the word and the string and where Lean v4.9.0 (or Aesop) defines it.
+INTERPOLATION_PREFIX_SHAPES: dict[str, tuple[str, str]] = {
+    "s!": ("string directly", 'src/Init/Data/ToString/Macro.lean: syntax:max "s!" interpolatedStr(term)'),
+    "f!": ("string directly", 'src/Init/Data/Format/Macro.lean: syntax:max "f!" interpolatedStr(term)'),
+    "m!": ("string directly", 'src/Lean/Message.lean: syntax:max "m!" interpolatedStr(term)'),
+    "throwError": (
+        "string directly (or any term)",
+        'src/Lean/Exception.lean: syntax "throwError " (interpolatedStr(term) <|> term)',
+    ),
+    "throwErrorAt": (
+        "one term:max first, then the string (or any term)",
+        'src/Lean/Exception.lean: syntax "throwErrorAt " term:max (interpolatedStr(term) <|> term)',
+    ),
+    "dbg_trace": (
+        "string directly (or any term)",
+        "src/Lean/Parser/Term.lean dbgTrace and src/Lean/Parser/Do.lean doDbgTrace: "
+        '"dbg_trace" >> (interpolatedStr termParser <|> termParser)',
+    ),
+    "println!": (
+        "string directly (or any term)",
+        'src/Init/System/IO.lean: syntax "println! " (interpolatedStr(term) <|> term)',
+    ),
+    "trace[": (
+        "ident ] first, then the string (or any term)",
+        'src/Lean/Util/Trace.lean: macro "trace[" id:ident "]" s:(interpolatedStr(term) <|> term)',
+    ),
+    "aesop_trace[": (
+        "ident ] first, then the string (or do/term)",
+        'Aesop/Tracing.lean: macro "aesop_trace[" opt:ident "] " (interpolatedStr(term) <|> ...)',
+    ),
+    "aesop_trace![": (
+        "ident ] first, then the string (or any term)",
+        'Aesop/Tracing.lean: macro "aesop_trace![" opt:ident "] " (interpolatedStr(term) <|> term)',
+    ),
+}
+INTERPOLATION_PREFIXES: frozenset[str] = frozenset(INTERPOLATION_PREFIX_SHAPES)
+
+OPEN_BRACKETS: frozenset[str] = frozenset(
+    {"(", "[", "{", "⟨", "⦃", "@[", "trace[", "aesop_trace[", "aesop_trace!["}
+)
+CLOSE_BRACKETS: frozenset[str] = frozenset({")", "]", "}", "⟩", "⦄"})
+
+# Command-only keywords: a term cannot go on past one, so they end any "maybe interpolated" region
+# left open by an uncertain ``throwErrorAt`` (see ``_at_step``).  ``#`` keywords and ``@[`` do too.
+COMMAND_WORDS: frozenset[str] = frozenset(
+    """theorem lemma def example instance abbrev structure class inductive namespace section end
+    variable universe axiom opaque mutual macro macro_rules syntax elab elab_rules notation
+    infix infixl infixr prefix postfix import attribute deriving private protected noncomputable
+    partial unsafe""".split()
+)
+
+# --- character classes (src/Init/Meta.lean, v4.9.0; Char.isAlpha/isAlphanum are ASCII only) -----
+# isLetterLike: Greek except λ Π Σ, Coptic, polytonic Greek, the letter-like block, math alphanumerics.
+_LETTER_LIKE = (
+    "\u0391-\u039f\u03a1\u03a2\u03a4-\u03a9\u03b1-\u03ba\u03bc-\u03fb\u1f00-\u1ffe\u2100-\u214f"
+    "\U0001d49c-\U0001d59f"
+)
+_ID_FIRST = "A-Za-z_" + _LETTER_LIKE  # isIdFirst
+# isIdRest adds digits, ' ! ? and isSubScriptAlnum (ⱼ and Latin-1 letters came after v4.9.0).
+_ID_REST = _ID_FIRST + "0-9'!?\u2080-\u2089\u2090-\u209c\u1d62-\u1d6a"
+# Characters no Lean token starts with (controls, invisible spaces, format characters, surrogates):
+# Lean's ``whitespace`` stops at them and ``tokenFn`` then fails, so we refuse them outside literals.
+_BAD = (
+    "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\xa0\xad\u0600-\u0605\u061c\u06dd\u070f\u180e\u1680\u2000-\u200f"
+    "\u2028-\u202f\u205f-\u206f\u3000\ufeff\ufff9-\ufffb\ud800-\udfff"
+)
+# Symbol characters: whatever is not space, identifier start, digit, quote, bracket, «, # or @.
+_SYM = rf"[^ \t\n\r\"'`«()\[\]{{}}⟨⟩⦃⦄#@0-9{_ID_FIRST}{_BAD}]"
+
+_PART = rf"[{_ID_FIRST}][{_ID_REST}]*|«[^»]*»"
+_IDENT = rf"(?:{_PART})(?:\.(?:{_PART}))*"  # identFnAux with isIdCont: "." only before a part
+
+# One match per token: leading spaces/newlines (group 1), then the token (the group number says which).
+_MASTER = re.compile(
+    r"((?:[ \n]|\r\n)*)(?:"
+    r'(r#*")'  # 2: tokenFnAux: 'r' && isRawStrLitStart, tried before identifiers
+    rf"|({_IDENT})"  # 3
+    r"|(--[^\r\n]*(?:\r(?!\n)[^\r\n]*)*)"  # 4: whitespace: "--" up to (not including) the newline
+    r"|(/-)"  # 5: block or doc comment, scanned by _block_comment_end
+    rf"|((?:{_SYM}+|#(?![{_ID_FIRST}])|@(?!\[))+)"  # 6: a run of symbol characters
+    r"|(@\[|[(\[{⟨⦃])"  # 7
+    r"|([)\]}⟩⦄])"  # 8
+    r"|([0-9])"  # 9: scanned by _number_end
+    r'|(")'  # 10
+    r"|(')"  # 11
+    r"|(`)"  # 12
+    rf"|(#[{_ID_FIRST}][{_ID_REST}]*)"  # 13: # commands
+    r")"
+)
+_G_RAW, _G_ID, _G_LC, _G_BC, _G_SYM, _G_OPEN, _G_CLOSE, _G_NUM, _G_STR, _G_CHR, _G_BT, _G_KW = range(2, 14)
+_WS = re.compile(r"(?:[ \n]|\r\n)*")
+_IDENT_RE = re.compile(_IDENT)
+_ID_START_RE = re.compile(rf"[{_ID_FIRST}«]")  # isIdFirstOrBeginEscape
+_ID_FIRST_RE = re.compile(rf"[{_ID_FIRST}]")
+_ID_REST_RE = re.compile(rf"[{_ID_REST}]")
+_NUMBER = re.compile(
+    r"0[bB](?P<b>[01]*)|0[oO](?P<o>[0-7]*)|0[xX](?P<x>[0-9a-fA-F]*)"
+    r"|[0-9]+(?:\.[0-9]*)?(?P<e>[eE][-+]?(?P<ed>[0-9]*))?"
+)
+_DIGITS = re.compile(r"[0-9]+")
+_HEX2 = re.compile(r"[0-9a-fA-F]{2}")
+_HEX4 = re.compile(r"[0-9a-fA-F]{4}")
+_STR_BODY = re.compile(r'[^"\\]*')
+_INTERP_BODY = re.compile(r'[^"\\{]*')
+_BLOCK_DELIM = re.compile(r"/-|-/")
+
+_QUOTABLE = frozenset("\\\"'rnt")  # isQuotableCharDefault
+_DIRECT_PREFIXES = frozenset({"s!", "m!", "f!", "throwError", "dbg_trace", "println!"})
+_TRACE_WORDS = frozenset({"trace", "aesop_trace", "aesop_trace!"})
+_SPECIAL_WORDS = _DIRECT_PREFIXES | _TRACE_WORDS | {"throwErrorAt"} | COMMAND_WORDS
+_CLOSER_OF = {"(": ")", "[": "]", "{": "}", "⟨": "⟩", "⦃": "⦄", "@[": "]"}
+_TRACE_CLOSE = "]trace"  # bracket-stack entry for trace[ ... ]: its "]" makes the next string interpolated
+# Known tokens that end in a quote glued to a symbol (core ×' Σ', Mathlib ∑' ∏' ⁻¹').
+_QUOTE_TOKENS = ("×'", "Σ'", "∑'", "∏'", "⁻¹'")
+# After these, a glued "--" or "/-" can only start a comment: no token continues them with - or /.
+_SAFE_BEFORE_COMMENT = (",", ";", ":=")
+_AFTER_FIELD_DOT = frozenset({"ident", "number", "name_lit", "string", "char", "interp_string_part"})
+_COMMENT_KINDS = frozenset({"comment", "doc_comment"})
+
+# throwErrorAt state: which part of "throwErrorAt term:max msg" we are in.
+_AT_FIRST, _AT_GROUP, _AT_AFTER, _AT_DOT = 1, 2, 3, 4
+_ATOM_KINDS = frozenset({"ident", "number", "char", "name_lit", "string"})
+
+
+def _fail(src: str, pos: int) -> LexError:
+    """The error for a character where no token can start (Lean ``whitespace`` / ``tokenFn``)."""
+    c = src[pos]
+    if c == "\t":
+        return LexError(pos, "tabs are not allowed; please configure your editor to expand them")
+    if c == "\r":
+        return LexError(pos, "isolated carriage returns are not allowed")
+    if c == "«":
+        return LexError(pos + 1, "unterminated identifier escape")
+    return LexError(pos, f"unexpected character {c!r}: no Lean token starts with it")
+
+
+def _block_comment_end(src: str, start: int) -> int:
+    """End of the ``/-`` comment at ``start`` (Lean ``finishCommentBlock``, which nests).
+
+    Lean's ``whitespace`` starts ``finishCommentBlock`` after the character following ``/-``
+    (that character is never looked at), and a doc comment's body starts after its ``/--`` or
+    ``/-!`` token: both are ``start + 3``.
+    """
+    i, nesting, search = start + 3, 1, _BLOCK_DELIM.search
+    while True:
+        m = search(src, i)
+        if m is None:
+            raise LexError(start, "unterminated comment")
+        i = m.end()
+        if src[i - 2] == "-":
+            nesting -= 1
+            if nesting == 0:
+                return i
+        else:
+            nesting += 1
+
+
+def _string_gap(src: str, k: int) -> int:
+    """Lean ``stringGapFn``: ``\\`` newline whitespace*, with exactly one newline; ``k`` is at the newline."""
+    n, seen = len(src), False
+    while k < n:
+        c = src[k]
+        if c == "\n" or (c == "\r" and src.startswith("\n", k + 1)):
+            if seen:
+                raise LexError(k, "unexpected additional newline in string gap")
+            seen = True
+            k += 1 if c == "\n" else 2
+        elif c in " \t\r":  # Char.isWhitespace (a \r here is an isolated one)
+            k += 1
+        elif seen:
+            return k
+        else:  # unreachable from _escape, which only calls us at a newline
+            raise LexError(k, "expecting newline in string gap")
+    return k  # end of input: the string literal reports itself unterminated
+
+
+def _escape(src: str, k: int, *, in_string: bool, interp: bool) -> int:
+    """Lean ``quotedCharCoreFn`` for the escape whose backslash is at ``k - 1``; returns its end."""
+    if k >= len(src):
+        raise LexError(k, "unexpected end of input in escape sequence")
+    c = src[k]
+    if c in _QUOTABLE or (interp and c == "{"):  # isQuotableCharForStrInterpolant adds '{'
+        return k + 1
+    if c == "x":
+        if _HEX2.match(src, k + 1) is None:
+            raise LexError(k + 1, "invalid hexadecimal numeral")
+        return k + 3
+    if c == "u":
+        if _HEX4.match(src, k + 1) is None:
+            raise LexError(k + 1, "invalid hexadecimal numeral")
+        return k + 5
+    if in_string and (c == "\n" or (c == "\r" and src.startswith("\n", k + 1))):
+        return _string_gap(src, k)
+    raise LexError(k - 1, "invalid escape sequence")
+
+
+def _plain_string_end(src: str, start: int) -> int:
+    """Lean ``strLitFnAux``: end of the string literal whose ``"`` is at ``start``."""
+    n, i, body = len(src), start + 1, _STR_BODY.match
+    while True:
+        j = body(src, i).end()
+        if j >= n:
+            raise LexError(start, "unterminated string literal")
+        if src[j] == '"':
+            return j + 1
+        i = _escape(src, j + 1, in_string=True, interp=False)
+
+
+def _interp_part_end(src: str, i: int, str_start: int) -> tuple[int, bool]:
+    """Lean ``interpolatedStrFn.parse`` from ``i`` (just after ``"`` or ``}``).
+
+    Returns the end of the literal part and whether it ended with ``{`` (an interpolation opens).
+    """
+    n, body = len(src), _INTERP_BODY.match
+    while True:
+        j = body(src, i).end()
+        if j >= n:
+            raise LexError(str_start, "unterminated string literal")
+        c = src[j]
+        if c == '"':
+            return j + 1, False
+        if c == "{":
+            return j + 1, True
+        i = _escape(src, j + 1, in_string=True, interp=True)
+
+
+def _char_end(src: str, start: int) -> int:
+    """Lean ``charLitFnAux`` for the ``'`` at ``start`` (the caller checked it is not ``''``); -1 if invalid."""
+    n, k = len(src), start + 1
+    if k >= n:
+        return -1
+    c = src[k]
+    if c == "\\":
+        try:
+            k = _escape(src, k + 1, in_string=False, interp=False)
+        except LexError:
+            return -1
+    else:
+        k += 2 if (c == "\r" and src.startswith("\n", k + 1)) else 1  # CRLF is one "\n" to Lean
+    return k + 1 if k < n and src[k] == "'" else -1
+
+
+def _number_end(src: str, pos: int) -> int:
+    """Lean ``numberFnAux`` (``decimalNumberFn``, ``binNumberFn``, ``octalNumberFn``, ``hexNumberFn``)."""
+    m = _NUMBER.match(src, pos)
+    assert m is not None  # the master pattern saw a digit here
+    if m.group("b") == "" or m.group("o") == "" or m.group("x") == "":
+        kind = "binary" if m.group("b") == "" else "octal" if m.group("o") == "" else "hexadecimal"
+        raise LexError(m.end(), f"expected {kind} number")
+    if m.group("e") is not None and m.group("ed") == "":
+        raise LexError(m.end(), "missing exponent digits in scientific literal")
+    return m.end()
+
+
+@dataclass(slots=True)
+class _Frame:
+    """An open ``{`` of an interpolated string, and the outer state to restore at its ``}``."""
+
+    base: int  # bracket-stack height at the "{"
+    str_start: int  # where the interpolated string began (for errors)
+    brace: int  # offset of the "{"
+    first_tok: int  # index in the token list of the first token inside
+    at: tuple[int, int, int] | None
+    maybe: list[int]
+
+
+def tokenize(source: str, *, keep_comments: bool = False) -> list[Token]:
+    """Tokens of ``source`` as Lean v4.9.0 reads it; raises :class:`LexError` where Lean would not lex it.
+
+    Comments and doc comments are returned only with ``keep_comments=True``.  Tokens inside the
+    ``{...}`` of an interpolated string come in order among the string's parts, with ``depth`` + 1.
+    """
+    return _tokenize(source, keep_comments, True)
+
+
+def tokenize_plain(source: str, *, keep_comments: bool = False) -> list[Token]:
+    r"""Tokens of ``source`` as Lean's ``tokenFn`` alone reads it: every string literal is plain.
+
+    This is the reading Lean falls back to after a parse error: ``parseCommand``
+    (``src/Lean/Parser/Module.lean``) skips ahead with ``consumeInput``, which calls ``tokenFn``
+    (and, where that fails, moves on by one position), until a command parses again.  So after a
+    parse error ``theorem s!"a{ "#eval e" }b"`` runs ``#eval e``, which :func:`tokenize` (Lean's
+    reading of a file that parses) shows only inside a string.  A screen that cannot rule out parse
+    errors should look at both readings, and refuse text that either one cannot lex (here
+    ``s!"\{x}"`` is an error: ``\{`` is an escape only in interpolated strings).
+    """
+    return _tokenize(source, keep_comments, False)
+
+
+def _tokenize(source: str, keep_comments: bool, interpolate: bool) -> list[Token]:
+    """The lexer proper; ``interpolate`` says whether to follow the grammar for interpolated strings."""
+    src, n = source, len(source)
+    toks: list[Token] = []
+    emit = toks.append
+    mk = _new_token
+    new, set_kind, set_text, set_start, set_end, set_depth = _TOKEN_SLOTS
+    match = _MASTER.match
+    pos = depth = 0
+    brackets: list[str] = []  # the closer each open bracket expects
+    frames: list[_Frame] = []
+    interp_next = False  # the previous significant token makes a following string interpolated
+    at: tuple[int, int, int] | None = None  # throwErrorAt: (phase, bracket depth, end of last ref token)
+    maybe: list[int] = []  # bracket depths where a string may or may not be interpolated (sorted)
+
+    while pos < n:
+        m = match(src, pos)
+        if m is None:
+            pos = _WS.match(src, pos).end()  # type: ignore[union-attr]  # (always matches)
+            if pos == n:
+                break
+            raise _fail(src, pos)
+        group = m.lastindex
+        pos, end = m.span(group)  # the token starts after the spaces (group 1)
+        nb = len(brackets)
+        new_interp = False
+        if group == _G_ID:
+            text = src[pos:end]
+            kind = "ident"
+            if text in _SPECIAL_WORDS:
+                if text in _DIRECT_PREFIXES:
+                    kind, new_interp = "keyword", True
+                elif text == "throwErrorAt":
+                    kind = "keyword"
+                elif text in _TRACE_WORDS:
+                    if src.startswith("[", end):  # Lean's token "trace[" is longer than the ident
+                        kind, text, end = "keyword", text + "[", end + 1
+                        brackets.append(_TRACE_CLOSE)
+                else:  # a command keyword: no term goes on past it
+                    at = _end_terms(maybe, at, nb)
+        elif group == _G_SYM:
+            kind, text = "symbol", src[pos:end]
+            # A "--" or "/-" inside a run starts a comment only if Lean's token ends right before it,
+            # which depends on its token table: refuse unless no token could go on.
+            k = -1
+            if len(text) > 2:
+                k, k2 = text.find("--", 1), text.find("/-", 1)
+                if k2 > 0 and (k < 0 or k2 < k):
+                    k = k2
+            if k > 0:
+                if not text[:k].endswith(_SAFE_BEFORE_COMMENT):
+                    raise LexError(pos + k, f"comment start glued to the symbol {text[:k]!r}")
+                text, end = text[:k], pos + k
+            elif src.startswith("'", end):
+                # A quote glued to a symbol: Lean reads a token ending in "'" if its table has one
+                # (×' ∑' ⁻¹' ...), else a char literal.  Refuse when the two readings could differ.
+                ce = _char_end(src, end) if not src.startswith("''", end) else -1
+                if ce >= 0:
+                    converge = (
+                        ce == end + 3
+                        and _ID_FIRST_RE.match(src, end + 1) is not None
+                        and _ID_REST_RE.match(src, ce) is None
+                    )
+                    if not converge:
+                        raise LexError(end, f"a quote glued to the symbol {text!r} is ambiguous")
+                elif (text + "'").endswith(_QUOTE_TOKENS):
+                    text, end = text + "'", end + 1
+        elif group == _G_OPEN:
+            kind, text = "symbol", src[pos:end]
+            brackets.append(_CLOSER_OF[text])
+            if text == "@[":
+                at = _end_terms(maybe, at, nb)
+        elif group == _G_CLOSE:
+            kind, text = "symbol", src[pos:end]
+            if frames and nb == frames[-1].base:
+                if text != "}":
+                    raise LexError(pos, f"unexpected {text!r} in string interpolation")
+                # The "}" closing an interpolation: check it held code, then go on with the string.
+                fr = frames.pop()
+                if not any(toks[i].kind not in _COMMENT_KINDS for i in range(fr.first_tok, len(toks))):
+                    raise LexError(fr.brace, "empty string interpolation")
+                depth -= 1
+                at, maybe = fr.at, fr.maybe
+                frame_count = len(frames)
+                pos = _string_part(src, toks, frames, pos, pos + 1, fr.str_start, depth, brackets, at, maybe)
+                if len(frames) > frame_count:  # another "{": lex its code one level down
+                    depth += 1
+                    at, maybe = None, []
+                interp_next = False
+                continue
+            if brackets and brackets[-1][0] == text:
+                if brackets.pop() == _TRACE_CLOSE:
+                    new_interp = True
+            elif frames:
+                raise LexError(pos, f"unexpected {text!r} in string interpolation")
+            nb_after = len(brackets)
+            while maybe and maybe[-1] > nb_after:  # left the brackets those "maybe"s were in
+                maybe.pop()
+            if at is not None and nb_after < at[1]:
+                at = None
+        elif group == _G_NUM:
+            kind = "number"
+            # fieldIdxFn after a "." glued to an identifier, a closing bracket, ... (proj notation)
+            if (
+                len(toks) > 1
+                and toks[-1].end == pos
+                and toks[-1].text == "."
+                and toks[-2].end == toks[-1].start
+                and (toks[-2].kind in _AFTER_FIELD_DOT or toks[-2].text in CLOSE_BRACKETS)
+            ):
+                end = _DIGITS.match(src, pos).end()  # fieldIdxFn: digits only
+            else:
+                end = _number_end(src, pos)
+            text = src[pos:end]
+        elif group == _G_STR:
+            # Decide what Lean's parser makes of this string: interpolated, plain, or "cannot tell".
+            mode = 1 if interp_next else 0  # 1 interpolated, 0 plain, 2 maybe
+            if at is not None and at[1] == nb:
+                if at[0] == _AT_FIRST:
+                    at = (_AT_AFTER, nb, -1)  # the string is the term:max reference; fixed up below
+                elif at[0] == _AT_AFTER:
+                    mode, at = 1, None
+                else:
+                    _add_maybe(maybe, nb)
+                    at = None
+            if mode == 0 and maybe and maybe[-1] == nb:
+                mode = 2
+            if mode == 1:
+                frame_count = len(frames)
+                pos = _string_part(src, toks, frames, pos, pos + 1, pos, depth, brackets, at, maybe)
+                if len(frames) > frame_count:  # an interpolation opened: lex its code one level down
+                    depth += 1
+                    at, maybe = None, []
+                interp_next = False
+                continue
+            end = _plain_string_end(src, pos)
+            kind, text = "string", src[pos:end]
+            if mode == 2 and "{" in text:
+                raise LexError(
+                    pos, "cannot tell whether Lean reads this string as interpolated (after throwErrorAt)"
+                )
+            if at is not None and at[0] == _AT_AFTER and at[2] == -1:
+                at = (_AT_AFTER, nb, end)
+            emit(mk(kind, text, pos, end, depth))
+            interp_next = False
+            pos = end
+            continue
+        elif group == _G_LC:
+            if keep_comments:
+                emit(mk("comment", src[pos:end], pos, end, depth))
+            pos = end
+            continue
+        elif group == _G_BC:
+            end = _block_comment_end(src, pos)
+            if keep_comments:
+                doc = src.startswith(("/--", "/-!"), pos)
+                emit(mk("doc_comment" if doc else "comment", src[pos:end], pos, end, depth))
+            pos = end
+            continue
+        elif group == _G_CHR:
+            if src.startswith("''", pos):  # tokenFnAux: "'" starts a char only if not followed by "'"
+                kind, text, end = "symbol", "''", pos + 2
+            else:
+                end = _char_end(src, pos)
+                if end < 0:
+                    raise LexError(pos, "missing end of character literal")
+                kind, text = "char", src[pos:end]
+        elif group == _G_RAW:
+            hashes = end - pos - 2
+            close = '"' + "#" * hashes
+            j = src.find(close, end)
+            if j < 0:
+                raise LexError(pos, "unterminated raw string literal")
+            end = j + len(close)
+            kind, text = "string", src[pos:end]
+            if at is not None and at[0] == _AT_AFTER and at[1] == nb:
+                at = None  # the message is a term (a raw string is never interpolated)
+        elif group == _G_BT:
+            # tokenFnAux: "`" followed by an identifier start is a name literal (nameLitAux);
+            # "``" before one is Term.doubleQuotedName.  Otherwise "`" is a symbol (quotations).
+            skip = 2 if src.startswith("`", pos + 1) and _ID_START_RE.match(src, pos + 2) else 1
+            if _ID_START_RE.match(src, pos + skip):
+                mi = _IDENT_RE.match(src, pos + skip)
+                if mi is None:
+                    raise LexError(pos + skip + 1, "unterminated identifier escape")
+                kind, end = "name_lit", mi.end()
+            else:
+                kind, end = "symbol", pos + 1
+            text = src[pos:end]
+        else:  # _G_KW: a # command such as #eval, #print, #exit
+            kind, text = "keyword", src[pos:end]
+            at = _end_terms(maybe, at, nb)
+
+        tok = new(Token)  # = Token(kind, text, pos, end, depth), inlined (see _TOKEN_SLOTS)
+        set_kind(tok, kind)
+        set_text(tok, text)
+        set_start(tok, pos)
+        set_end(tok, end)
+        set_depth(tok, depth)
+        emit(tok)
+        if at is not None:
+            at = _at_step(at, tok, nb, len(brackets), maybe)
+        if text == "throwErrorAt" and kind == "keyword" and interpolate:
+            if at is not None:  # a new one while the last is undecided: keep the last one as "maybe"
+                _add_maybe(maybe, at[1])
+            at = (_AT_FIRST, len(brackets), end)
+        interp_next = new_interp and interpolate
+        pos = end
+
+    if frames:
+        raise LexError(frames[-1].str_start, "unterminated string interpolation")
+    return toks
+
+
+def _end_terms(maybe: list[int], at: tuple[int, int, int] | None, nb: int) -> tuple[int, int, int] | None:
+    """A command keyword at bracket depth ``nb``: any throwErrorAt term at that depth or deeper is over."""
+    if at is not None and at[1] >= nb:
+        at = None
+    while maybe and maybe[-1] >= nb:
+        maybe.pop()
+    return at
+
+
+def _add_maybe(maybe: list[int], d: int) -> None:
+    """Add bracket depth ``d`` to ``maybe``, which stays sorted, without duplicates, and <= the
+    current depth (so membership is a look at the last entry and pruning pops from the end)."""
+    i = bisect_left(maybe, d)
+    if i == len(maybe) or maybe[i] != d:
+        maybe.insert(i, d)
+
+
+def _string_part(
+    src: str,
+    toks: list[Token],
+    frames: list[_Frame],
+    part_start: int,
+    i: int,
+    str_start: int,
+    depth: int,
+    brackets: list[str],
+    at: tuple[int, int, int] | None,
+    maybe: list[int],
+) -> int:
+    """Emit the literal part of an interpolated string that starts at ``part_start``; return its end.
+
+    If the part ends with ``{``, push a frame (saving the outer throwErrorAt state) so that the
+    caller lexes the code that follows at ``depth + 1`` until the matching ``}``.
+    """
+    end, opened = _interp_part_end(src, i, str_start)
+    toks.append(_new_token("interp_string_part", src[part_start:end], part_start, end, depth))
+    if opened:
+        frames.append(_Frame(len(brackets), str_start, end - 1, len(toks), at, maybe))
+    return end
+
+
+def _at_step(
+    at: tuple[int, int, int], tok: Token, nb_before: int, nb_after: int, maybe: list[int]
+) -> tuple[int, int, int] | None:
+    """Follow ``throwErrorAt term:max msg`` one token on (strings are handled by the caller).
+
+    Only the simple shapes of ``term:max`` are followed (an atom or a bracketed group, then
+    ``.field``, ``.1`` or ``[i]`` without spaces); anything else makes every later string at that
+    bracket depth a "maybe" (refused if it holds a ``{``) until the term must have ended.
+    """
+    phase, d, e = at
+    if nb_after < d:
+        return None
+    if phase == _AT_FIRST:
+        if tok.kind in _ATOM_KINDS:
+            return (_AT_AFTER, d, tok.end)
+        if nb_after > nb_before:
+            return (_AT_GROUP, d, tok.end)
+    elif phase == _AT_GROUP:
+        return (_AT_AFTER, d, tok.end) if nb_after == d and nb_before > d else at
+    elif phase == _AT_AFTER:
+        if tok.start == e and tok.text == ".":
+            return (_AT_DOT, d, tok.end)
+        if tok.start == e and tok.text == "[":
+            return (_AT_GROUP, d, tok.end)
+    elif phase == _AT_DOT:
+        if tok.start == e and tok.kind in ("ident", "number"):
+            return (_AT_AFTER, d, tok.end)
+    _add_maybe(maybe, d)
+    return None
