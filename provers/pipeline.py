@@ -1,6 +1,9 @@
 """Generation and verification overlapped: a generator thread samples proofs into a queue while the
 verifier's pool checks them, so the GPU does not wait for Lean nor Lean for the GPU. Every sample and
 verdict is written to the run store as it is made; a rerun resumes where the last one stopped.
+
+``stop()`` (Ctrl-C, SIGTERM) asks the model for nothing more, lets the verifier stop through
+``Verifier.stop``, and still stores every sample already generated and every verdict already decided.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +25,8 @@ from provers.backends.base import Backend, SamplingParams
 from provers.templates import Family, Prompt, extract, render, render_correction
 
 _DONE = object()
+STOP_ON_FIRST_CHUNK = 4  # samples asked at once with --stop-on-first: the block drawn whatever its verdicts
+GENERATION_GRACE = 3.0  # seconds a stopped run waits for an answer already being generated
 
 
 @dataclass
@@ -30,6 +36,8 @@ class ProveSettings:
     stop_on_first: bool = False
     params: SamplingParams = field(default_factory=SamplingParams)
     chunk: int = 64  # samples asked of the backend at once (4 with --stop-on-first)
+    count_fast_gate: bool = False  # a fast-gate `proved` (a stand-in REPL, not Lean) counts as solved
+    stop_grace: float = 3.0  # seconds a stop gives the checks in flight
 
 
 @dataclass
@@ -55,45 +63,98 @@ def _seed(base: int, problem_id: str, round_: int, first: int) -> int:
 
 class Pipeline:
     def __init__(self, backend: Backend, family: Family, verifier: Verifier, store: RunStore,
-                 settings: ProveSettings, on_verdict: Callable[[Verdict], None] | None = None):
+                 settings: ProveSettings, on_verdict: Callable[[Verdict], None] | None = None,
+                 on_generated: Callable[[int, int], None] | None = None):
         self.backend = backend
         self.family = family
         self.verifier = verifier
         self.store = store
         self.s = settings
         self.on_verdict = on_verdict or (lambda v: None)
-        self.solved: set[str] = store.solved()
+        self.on_generated = on_generated or (lambda round_, n: None)  # (round, samples newly stored)
+        self.solved: set[str] = store.solved(settings.count_fast_gate)
         self.problems: dict[str, Problem] = {}
+        self.stopped = False
+        self._served_model: str | None = store.meta().get("served_model")
+        # a stopped run stops waiting for a generation in flight; the abandoned thread must not write after
+        self._write_lock = threading.Lock()
+        self._verified: set[str] = set()  # sample ids given a verdict in this process (for --stop-on-first)
+        self._verified_cv = threading.Condition()
+        self._halt = threading.Event()  # the current stage's: verification failed, generate nothing more
+
+    def stop(self) -> None:
+        """Ask the model for nothing more and stop verification (safe from a signal handler: it only
+        sets flags and calls ``Verifier.stop``)."""
+        self.stopped = True
+        self.verifier.stop(self.s.stop_grace)
+
+    def counts_as_solved(self, v: Verdict) -> bool:
+        return v.verdict == "proved" and (v.gate == "full" or self.s.count_fast_gate)
 
     # -- the two stages -----------------------------------------------------------------------------
 
-    def _generate(self, tasks: Iterator[GenTask], out: queue.Queue, errors: list[BaseException]) -> None:
+    def _put(self, out: queue.Queue, item: object, halt: threading.Event) -> None:
+        """Hand an item to the verifying side unless the run stopped (then nobody reads the queue)."""
+        while not (self.stopped or halt.is_set()):
+            try:
+                out.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _note_served_model(self) -> None:
+        served = getattr(self.backend, "served_model", None)  # what an endpoint says it runs
+        if served and served != self._served_model:
+            self._served_model = served
+            self.store.set_meta({"served_model": served})
+
+    def _generate(self, tasks: Iterator[GenTask], out: queue.Queue, errors: list[BaseException],
+                  halt: threading.Event, abandoned: threading.Event) -> None:
         try:
             for t in tasks:
+                if self.stopped or halt.is_set():
+                    return
                 self.store.set_prompt(t.problem.id, t.round, _prompt_text(t.prompt))
-                step = max(1, min(self.s.chunk, 4 if self.s.stop_on_first else self.s.chunk))
+                step = max(1, min(self.s.chunk, STOP_ON_FIRST_CHUNK if self.s.stop_on_first else self.s.chunk))
                 for start in range(0, len(t.indices), step):
+                    if self.stopped or halt.is_set():  # ask the model for nothing more
+                        return
                     if self.s.stop_on_first and t.problem.id in self.solved:
                         break
                     idxs = t.indices[start:start + step]
                     p = SamplingParams(self.s.params.temperature, self.s.params.top_p, self.s.params.max_tokens,
                                        _seed(self.s.params.seed, t.problem.id, t.round, idxs[0]))
                     texts = self.backend.generate(t.prompt, len(idxs), p)
-                    for i, text in zip(idxs, texts, strict=True):
-                        sid = sample_id(t.problem.id, t.round, i)
-                        cand = extract(self.family, t.problem, text, sid)
-                        row = SampleRow(sid, t.problem.id, t.round, i, text, cand.header, cand.body, t.parent)
-                        if self.store.add_sample(row, _prompt_text(t.prompt), p.to_json()):
-                            out.put(cand)
+                    new: list[Candidate] = []
+                    with self._write_lock:
+                        if abandoned.is_set():  # the run ended while this answer was being generated
+                            return
+                        self._note_served_model()
+                        for i, text in zip(idxs, texts, strict=True):
+                            sid = sample_id(t.problem.id, t.round, i)
+                            cand = extract(self.family, t.problem, text, sid)
+                            row = SampleRow(sid, t.problem.id, t.round, i, text, cand.header, cand.body, t.parent)
+                            if self.store.add_sample(row, _prompt_text(t.prompt), p.to_json()):
+                                new.append(cand)
+                    self.on_generated(t.round, len(new))
+                    for cand in new:  # stored first: a sample never verified is verified by the next run
+                        self._put(out, cand, halt)
         except BaseException as e:  # noqa: BLE001 - handed to the verifying thread
             errors.append(e)
         finally:
-            out.put(_DONE)
+            self._put(out, _DONE, halt)
 
     def _candidates(self, backlog: list[Candidate], q: queue.Queue) -> Iterator[Candidate]:
-        yield from backlog
-        while True:
-            item = q.get()
+        for c in backlog:
+            if self.stopped:
+                return
+            yield c
+        # poll, so that a stop ends the stream even while the generator waits for the model
+        while not self.stopped:
+            try:
+                item = q.get(timeout=0.1)
+            except queue.Empty:
+                continue
             if item is _DONE:
                 return
             yield item
@@ -107,24 +168,46 @@ class Pipeline:
                 backlog.append(extract(self.family, prob, row.completion, row.id))
         q: queue.Queue = queue.Queue(maxsize=4 * max(self.s.chunk, 1))
         errors: list[BaseException] = []
-        gen = threading.Thread(target=self._generate, args=(tasks, q, errors), name="bridge-generator", daemon=True)
+        halt = self._halt = threading.Event()  # generate nothing more
+        abandoned = threading.Event()  # store nothing more: the run is over
+        gen = threading.Thread(target=self._generate, args=(tasks, q, errors, halt, abandoned),
+                               name="bridge-generator", daemon=True)
         gen.start()
+        grace: float | None = None  # how long to wait for the generator at the end; None: until it is done
         try:
             for v in self.verifier.verify(self._candidates(backlog, q)):
                 self.store.add_verdict(v.id, v)
-                if v.verdict == "proved":
+                if self.counts_as_solved(v):
                     self.solved.add(problem_of(v.id))
+                with self._verified_cv:
+                    self._verified.add(v.id)
+                    self._verified_cv.notify_all()
                 self.on_verdict(v)
+        except KeyboardInterrupt:
+            grace = 0.0  # a second Ctrl-C: quit at once
+            raise
+        except BaseException:
+            halt.set()  # verification failed: ask the model for nothing more
+            grace = GENERATION_GRACE
+            raise
         finally:
-            # unblock the generator if verification stopped early, then wait for it
-            while gen.is_alive():
-                try:
-                    q.get(timeout=0.1)
-                except queue.Empty:
-                    pass
-            gen.join()
-        if errors:
+            if self.stopped and grace is None:
+                grace = GENERATION_GRACE  # an answer in flight is stored if it comes soon, else left behind
+            self._wind_down(gen, q, grace, abandoned)
+        if errors and not self.stopped:
             raise errors[0]
+
+    def _wind_down(self, gen: threading.Thread, q: queue.Queue, grace: float | None,
+                   abandoned: threading.Event) -> None:
+        """Wait for the generator (draining the queue so it never blocks), at most ``grace`` seconds."""
+        deadline = None if grace is None else time.monotonic() + grace
+        while gen.is_alive() and (deadline is None or time.monotonic() < deadline):
+            try:
+                q.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        with self._write_lock:
+            abandoned.set()
 
     # -- rounds -------------------------------------------------------------------------------------
 
@@ -138,9 +221,43 @@ class Pipeline:
                 if missing and not (self.s.stop_on_first and p.id in self.solved):
                     yield GenTask(p, 0, missing, render(self.family, p))
 
-        self._run(round0())
+        self._run(self._waves(list(round0())) if self.s.stop_on_first else round0())
         for r in range(1, self.s.rounds + 1):
+            if self.stopped:
+                return
             self._run(self._corrections(r))
+
+    def _waves(self, tasks: list[GenTask]) -> Iterator[GenTask]:
+        """--stop-on-first: one block of samples per unsolved problem per pass over the problems, and a
+        problem's next block only once its previous block is verified. Otherwise a generator faster than
+        Lean would draw every problem's whole budget before the first verdict, and nothing would stop."""
+        pending = [(t, t.indices) for t in tasks]
+        last: dict[str, list[str]] = {}
+        while pending and not self.stopped:
+            later = []
+            for t, idxs in pending:
+                pid = t.problem.id
+                if pid in last and not self._wait_verified(last[pid]):
+                    return  # stopped
+                if pid in self.solved:
+                    continue
+                block, rest = idxs[:STOP_ON_FIRST_CHUNK], idxs[STOP_ON_FIRST_CHUNK:]
+                last[pid] = [sample_id(pid, 0, i) for i in block]
+                yield GenTask(t.problem, 0, block, t.prompt, t.parent)
+                if rest:
+                    later.append((t, rest))
+            pending = later
+
+    def _wait_verified(self, sids: list[str]) -> bool:
+        """Wait until every sample in ``sids`` has a verdict (this run's or a stored one); False if the
+        run stopped or verification failed meanwhile."""
+        with self._verified_cv:
+            waiting = [s for s in sids if s not in self._verified]
+        waiting = [s for s in waiting if s not in self.store.verified_ids(waiting)]
+        with self._verified_cv:
+            while not (self.stopped or self._halt.is_set()) and any(s not in self._verified for s in waiting):
+                self._verified_cv.wait(timeout=0.1)
+        return not (self.stopped or self._halt.is_set())
 
     def _corrections(self, r: int) -> Iterator[GenTask]:
         """One corrected attempt for each failed sample of round r-1 of a still unsolved problem."""

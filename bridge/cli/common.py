@@ -34,6 +34,8 @@ def add_config_flags(p: argparse.ArgumentParser, lean: bool = True) -> None:
                        help="accept a --repl-cmd stand-in that is not Lean: when `#print axioms` gets no answer, "
                        "decide from errors and sorries only (verdicts marked gate=fast, never cached, not "
                        "counted as solved unless --count-fast-gate)")
+        g.add_argument("--count-fast-gate", action="store_true", default=None,
+                       help="count fast-gate `proved` verdicts as solved in prove/report/export")
         g.add_argument("--transport", choices=("pty", "pipe"),
                        help="how the REPL's answers come back (default pty: REPL v4.9.0 never flushes a pipe)")
 

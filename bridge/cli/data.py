@@ -1,4 +1,4 @@
-"""``bridge data``: list the named datasets, check a file, show curriculum bands."""
+"""``bridge data``: list the named datasets, check a file, show curriculum bands, find overlaps."""
 
 from __future__ import annotations
 
@@ -9,16 +9,18 @@ from pathlib import Path
 
 from bridge.cli.common import add_config_flags, config_from_args, eprint, table
 from bridge.data.bands import update_bands
-from bridge.data.loader import load_dataset, resolve
+from bridge.data.decontam import find_overlaps
+from bridge.data.loader import load_dataset, looks_like_path, resolve
 from bridge.data.problem import BANDS
-from bridge.data.specs import DatasetSpec, all_specs, get_spec
+from bridge.data.specs import DatasetSpec, all_specs, generic_spec, get_spec, spec_for_file
 from bridge.data.validate import parse_rows
 from bridge.errors import BridgeError, InputError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("data", help="list datasets, check a dataset file, show curriculum bands",
-                       description="Datasets: list the named ones, validate a JSONL file, show bands.")
+    p = sub.add_parser("data", help="list datasets, check a dataset file, show curriculum bands, decontaminate",
+                       description="Datasets: list the named ones, validate a JSONL file, show bands, find "
+                       "problems that overlap evaluation sets.")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION")
 
     pl = dsub.add_parser("list", help="every named dataset with its split sizes where available",
@@ -32,7 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     pc = dsub.add_parser("check", help="validate a dataset JSONL file: FILE:LINE: reason for each bad row",
                          description="Validate every row of FILE (or of a named dataset). Exit 1 if any row is "
-                         "malformed, listing each as FILE:LINE: reason.")
+                         "malformed (or there is none), listing each as FILE:LINE: reason. A file that is a copy "
+                         "of a named dataset (same content as the pinned file, or the same file name, e.g. "
+                         "proofnet.jsonl) is checked with that dataset's rules, as by name.")
     pc.add_argument("file", metavar="FILE_OR_NAME")
     pc.add_argument("--spec", metavar="NAME", help="check FILE with a named dataset's rules (e.g. proofnet)")
     add_config_flags(pc, lean=False)
@@ -47,6 +51,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     pb.add_argument("--json", action="store_true", help="print {problem id: band} as JSON")
     add_config_flags(pb, lean=False)
     pb.set_defaults(func=run_bands)
+
+    pd = dsub.add_parser("decontam", help="problems of a dataset whose statements overlap evaluation sets",
+                         description="Print the problems of DATASET (a name or a JSONL file) whose formal statement "
+                         "matches one of the --against datasets: equal after normalisation (whitespace, the "
+                         "theorem's name, binder and hypothesis names) or sharing an N-gram of normalised tokens. "
+                         "A dataset checked against itself is compared split with split. Exit 0 whatever is "
+                         "found.")
+    pd.add_argument("dataset", metavar="DATASET")
+    pd.add_argument("--against", required=True, metavar="NAMES",
+                    help="comma-separated evaluation datasets (names or JSONL files), e.g. minif2f,proofnet")
+    pd.add_argument("--split", help="only this split of DATASET")
+    pd.add_argument("--ngram", type=int, default=20, metavar="N", help="shared N-gram length (default 20)")
+    pd.add_argument("--json", action="store_true",
+                    help='print {"dataset", "against", "ngram", "problems", "overlaps": [{"id", "split", '
+                    '"against", "against_id", "against_split", "reason"}]}')
+    add_config_flags(pd, lean=False)
+    pd.set_defaults(func=run_decontam)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
 
@@ -81,26 +102,76 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
-    path = Path(args.file)
+    path = Path(args.file).expanduser()
+    rules = ""
     if path.is_file():
-        spec = get_spec(args.spec) if args.spec else DatasetSpec(
-            name=path.stem, description="", file=path.name, splits=[], license="", lean_version="")
+        if args.spec:
+            spec, rules = get_spec(args.spec), f"the {args.spec} dataset's rules (--spec)"
+        elif (found := spec_for_file(path)) is not None:
+            spec, rules = found[0], f"the {found[0].name} dataset's rules (the file's {found[1]} matches it)"
+        else:
+            spec = generic_spec(path)
+    elif looks_like_path(args.file):
+        raise InputError(f"{args.file}: no such file", "give an existing JSONL file, or a dataset name "
+                         "(bridge data list)")
     else:
-        spec = get_spec(args.file)
-        path = resolve(spec, cfg).path
+        spec = get_spec(args.spec or args.file)
+        path = resolve(get_spec(args.file), cfg).path
     try:
         raw = path.read_bytes().split(b"\n")
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e}") from None
+    if rules:
+        eprint(f"{path}: checked with {rules}")
+    rows = sum(1 for r in raw if r.strip())
     problems, errors = parse_rows(raw, spec)
     for e in errors:
         print(e.format(path))
     if errors:
-        eprint(f"{path}: {len(errors)} malformed row(s), {len(problems)} good")
+        bad = len({e.line for e in errors})
+        eprint(f"{path}: {bad} malformed row(s), {len(problems)} good, of {rows} row(s)")
+        return 1
+    if not problems:
+        eprint(f"{path}: no problems (the file has no rows)")
         return 1
     counts = collections.Counter(p.split for p in problems)
     print(f"{path}: {len(problems)} problems OK (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")")
     return 0
+
+
+def run_decontam(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    if args.ngram < 1:
+        raise InputError("--ngram must be at least 1")
+    names = [a.strip() for a in args.against.split(",") if a.strip()]
+    if not names:
+        raise InputError("--against names no dataset", "e.g. --against minif2f,proofnet")
+    problems = load_dataset(args.dataset, cfg, split=args.split)
+    if not problems:
+        raise InputError(f"{args.dataset}: no problems" + (f" in split {args.split!r}" if args.split else ""))
+    if not problems[0].formal_statement:
+        raise InputError(f"{args.dataset} has no formal statements", "decontamination compares formal statements")
+    against = {n: [p for p in load_dataset(n, cfg) if p.formal_statement] for n in names}
+    itself = next((n for n in names if _same_dataset(n, args.dataset)), None)
+    found = find_overlaps(problems, against, n=args.ngram, itself=itself)
+    if args.json:
+        print(json.dumps({"dataset": args.dataset, "against": names, "ngram": args.ngram, "problems": len(problems),
+                          "overlaps": [o.to_json() for o in found]}, indent=1, ensure_ascii=False))
+        return 0
+    if found:
+        print(table([[o.id, o.split, f"{o.against}:{o.against_split}:{o.against_id}", o.reason] for o in found],
+                    ["problem", "split", "matches", "reason"]))
+    hit = len({(o.split, o.id) for o in found})
+    eprint(f"{hit} of {len(problems)} problem(s) of {args.dataset} overlap {', '.join(names)} "
+           f"(normalised statement, or a shared {args.ngram}-gram)")
+    return 0
+
+
+def _same_dataset(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    return pa.is_file() and pb.is_file() and pa.resolve() == pb.resolve()
 
 
 def run_bands(args: argparse.Namespace) -> int:

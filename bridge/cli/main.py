@@ -7,10 +7,10 @@ import sys
 import warnings
 
 from bridge import __version__
-from bridge.cli import data, doctor, prove, report, setup, verify
+from bridge.cli import data, doctor, export, prove, report, setup, verify
 from bridge.errors import BridgeError
 
-COMMANDS = [verify, prove, report, data, setup, doctor]
+COMMANDS = [verify, prove, report, export, data, setup, doctor]
 
 
 def build_parser() -> argparse.ArgumentParser:

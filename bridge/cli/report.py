@@ -1,4 +1,5 @@
-"""``bridge report RUN_DIR``: pass@k and the per-problem table of a run."""
+"""``bridge report RUN_DIR [RUN_DIR ...]``: pass@k and the per-problem table of a run, or several runs
+overlaid in one plot and one table."""
 
 from __future__ import annotations
 
@@ -6,22 +7,48 @@ import argparse
 from pathlib import Path
 
 from bridge.cli.common import eprint
-from bridge.eval.report import build_report, write_report
+from bridge.eval.report import build_report, comparison_markdown, write_comparison, write_report
 from bridge.runs.store import RunStore
 
 
+def add_count_fast_gate_flag(p: argparse.ArgumentParser) -> None:
+    """``--count-fast-gate`` unless the shared configuration flags already define it."""
+    if not any("--count-fast-gate" in a.option_strings for a in p._actions):
+        p.add_argument("--count-fast-gate", action="store_true", default=None,
+                       help="count `proved` verdicts of the fast gate (--allow-fast-gate: a REPL that is not "
+                       "Lean) as solved; by default they are reported but not counted")
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="write a run's report (markdown, JSON, pass@k PNG)",
-                       description="Compute pass@k (unbiased estimator) per split and band from a run "
-                       "directory and write RUN_DIR/report.json, report.md and passk.png.")
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p = sub.add_parser("report", help="write a run's report (markdown, JSON, pass@k PNG), or compare runs",
+                       description="Compute pass@k (unbiased estimator, with 95 % bootstrap intervals over "
+                       "problems) per split and band from a run directory and write RUN_DIR/report.json, "
+                       "report.md and passk.png. With several run directories: one table and one plot of "
+                       "them all, written to --out.")
+    p.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
+    p.add_argument("--out", metavar="DIR", default="bridge-report",
+                   help="where the comparison of several runs goes (default ./bridge-report)")
+    add_count_fast_gate_flag(p)
     p.set_defaults(func=run)
 
 
+def _labels(dirs: list[Path]) -> list[str]:
+    names = [d.name for d in dirs]
+    return [n if names.count(n) == 1 else str(d) for n, d in zip(names, dirs, strict=True)]
+
+
 def run(args: argparse.Namespace) -> int:
-    with RunStore.open_existing(Path(args.run_dir)) as store:
-        report = build_report(store)
-    paths = write_report(Path(args.run_dir), report)
-    print(Path(paths[1]).read_text(encoding="utf-8").split("## Problems")[0].rstrip())
+    dirs = [Path(d) for d in args.run_dirs]
+    reports = []
+    for d in dirs:  # every directory is checked before anything is written
+        with RunStore.open_existing(d) as store:
+            reports.append(build_report(store, count_fast_gate=args.count_fast_gate))
+    if len(dirs) == 1:
+        paths = write_report(dirs[0], reports[0])
+        print(Path(paths[1]).read_text(encoding="utf-8").split("## Problems")[0].rstrip())
+    else:
+        runs = list(zip(_labels(dirs), reports, strict=True))
+        paths = write_comparison(Path(args.out), runs)
+        print(comparison_markdown(runs).rstrip())
     eprint("wrote " + ", ".join(str(p) for p in paths))
     return 0

@@ -70,3 +70,48 @@ def find_contamination(train: Iterable[Problem], evaluation: Iterable[Problem], 
                 out.append(Contamination(t.id, grams[g], f"shared {n}-gram"))
                 break
     return out
+
+
+@dataclass
+class Overlap:
+    """One problem of a dataset whose statement matches one of an evaluation set (``bridge data decontam``)."""
+
+    id: str
+    split: str
+    against: str  # the evaluation dataset
+    against_id: str
+    against_split: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return dict(self.__dict__)
+
+
+def _by_split(problems: Iterable[Problem]) -> dict[str, list[Problem]]:
+    out: dict[str, list[Problem]] = {}
+    for p in problems:
+        out.setdefault(p.split, []).append(p)
+    return out
+
+
+def find_overlaps(problems: list[Problem], against: dict[str, list[Problem]], n: int = 20,
+                  itself: str | None = None) -> list[Overlap]:
+    """Every problem matching a problem of each evaluation set (at most one match per set and split).
+
+    ``itself`` names the evaluation set that is the checked dataset: its split is compared with the other
+    splits only (each problem matches itself).
+    """
+    mine = _by_split(problems)
+    out: list[Overlap] = []
+    for name, ev in against.items():
+        theirs = _by_split(ev)
+        ids = {(p.split, p.id): p for p in problems}
+        for split, train in mine.items():
+            for ev_split, ev_problems in theirs.items():
+                if name == itself and ev_split == split:
+                    continue
+                for c in find_contamination(train, ev_problems, n):
+                    p = ids[(split, c.train_id)]
+                    out.append(Overlap(p.id, p.split, name, c.eval_id, ev_split, c.reason))
+    order = {(p.split, p.id): i for i, p in enumerate(problems)}
+    return sorted(out, key=lambda o: (order[(o.split, o.id)], o.against, o.against_split))

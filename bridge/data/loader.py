@@ -13,7 +13,7 @@ from pathlib import Path
 from bridge.config import BridgeConfig
 from bridge.data.bands import apply_bands
 from bridge.data.problem import Problem
-from bridge.data.specs import DATASETS_DIR, DatasetSpec, get_spec
+from bridge.data.specs import DATASETS_DIR, DatasetSpec, generic_spec, get_spec, spec_for_file
 from bridge.data.validate import parse_rows
 from bridge.errors import InputError
 
@@ -106,13 +106,27 @@ def read_problems(path: Path, spec: DatasetSpec) -> list[Problem]:
     return problems
 
 
+def looks_like_path(name_or_path: str) -> bool:
+    """A dataset argument that names a file rather than a dataset (names have no slash nor suffix)."""
+    p = Path(name_or_path)
+    return (p.suffix in (".jsonl", ".json") or "/" in name_or_path or name_or_path.startswith(("~", "."))
+            or p.is_file())
+
+
+def spec_for_path(path: Path) -> DatasetSpec:
+    """The spec a file given by path is read with: the named dataset it is a copy of, else the generic one."""
+    found = spec_for_file(path)
+    return found[0] if found else generic_spec(path)
+
+
 def load_dataset(name_or_path: str, cfg: BridgeConfig, split: str | None = None,
                  path: str | Path | None = None, download: bool = True) -> list[Problem]:
-    """Problems of a named dataset (or of a JSONL file, read with the generic spec), in file order."""
+    """Problems of a named dataset (or of a JSONL file, read with the rules of the named dataset it is a
+    copy of, else the generic ones), in file order."""
     p = Path(name_or_path)
-    if path is None and (p.suffix in (".jsonl", ".json") or p.is_file()):
-        spec = DatasetSpec(name=p.stem, description="", file=p.name, splits=[], license="", lean_version="")
-        res = resolve(spec, cfg, path=p)
+    if path is None and looks_like_path(name_or_path):
+        res = resolve(generic_spec(p), cfg, path=p)
+        spec = spec_for_path(p)
     else:
         spec = get_spec(name_or_path)
         res = resolve(spec, cfg, path=path, download=download)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,3 +86,35 @@ def get_spec(name: str) -> DatasetSpec:
         raise InputError(f"unknown dataset {name!r}",
                          f"known datasets: {', '.join(sorted(specs))}; or give a path to a JSONL file")
     return specs[name]
+
+
+def generic_spec(path: Path) -> DatasetSpec:
+    """The rules for a file that belongs to no named dataset."""
+    return DatasetSpec(name=path.stem, description="", file=path.name, splits=[], license="", lean_version="")
+
+
+def spec_for_file(path: Path, specs: dict[str, DatasetSpec] | None = None) -> tuple[DatasetSpec, str] | None:
+    """The named dataset a file given by path is a copy of, and how that was seen: ``"content"`` (its
+    sha256 is the one the spec pins, or it is the built-in file) or ``"file name"`` (it is named like the
+    spec's file, e.g. ``proofnet.jsonl``). By path and by name then check and load with the same rules."""
+    specs = all_specs() if specs is None else specs
+    digest: str | None = None
+    for spec in specs.values():
+        pinned = spec.source_sha256
+        if spec.builtin:
+            builtin = DATASETS_DIR / spec.file
+            pinned = hashlib.sha256(builtin.read_bytes()).hexdigest() if builtin.is_file() else None
+        if not pinned:
+            continue
+        if digest is None:
+            try:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                return None
+        if digest == pinned:
+            return spec, "content"
+    for spec in specs.values():
+        # a built-in set is known by its content only: its defaults (e.g. `import Init`) are its own
+        if not spec.builtin and Path(spec.file).name == path.name:
+            return spec, "file name"
+    return None

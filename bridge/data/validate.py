@@ -112,19 +112,27 @@ def parse_rows(raw_lines: list[bytes], spec: DatasetSpec) -> tuple[list[Problem]
             source=spec.name, tags=list(tags) if isinstance(tags, list) else [], name=decl or str(pid),
         ))
         lines.append(lineno)
-    # ids: unique per split; a spec may tell repeated names apart by their statement's hash
+    # ids: unique per split; a spec may tell repeated names apart by their statement's hash. A repeated
+    # row is an error and is not also returned as a problem: good + malformed = the rows of the file.
     counts = Counter((p.split, p.id) for p in problems)
+    keep = [True] * len(problems)
     seen: dict[tuple[str, str], int] = {}
-    for p, lineno in zip(problems, lines, strict=True):
+    for i, (p, lineno) in enumerate(zip(problems, lines, strict=True)):
         key = (p.split, p.id)
         if counts[key] > 1:
             if spec.duplicate_ids == "hash-suffix":
                 p.id = f"{p.id}@{hashlib.sha256(p.formal_statement.encode()).hexdigest()[:8]}"
             elif key in seen:
                 errors.append(RowError(lineno, f"duplicate id {p.id!r} in split {p.split!r} (first on line {seen[key]})"))
+                keep[i] = False
             seen.setdefault(key, lineno)
-    final = Counter((p.split, p.id) for p in problems)
-    for (split, pid), n in final.items():
-        if n > 1 and spec.duplicate_ids == "hash-suffix":
-            errors.append(RowError(0, f"id {pid!r} repeats in split {split!r} with the same statement"))
+    first: dict[tuple[str, str], int] = {}
+    for i, (p, lineno) in enumerate(zip(problems, lines, strict=True)):
+        key = (p.split, p.id)
+        if keep[i] and key in first:  # hash-suffix: the same name with the same statement
+            errors.append(RowError(lineno, f"id {p.id!r} repeats in split {p.split!r} with the same statement "
+                                   f"(first on line {first[key]})"))
+            keep[i] = False
+        first.setdefault(key, lineno)
+    problems = [p for p, k in zip(problems, keep, strict=True) if k]
     return problems, sorted(errors, key=lambda e: e.line)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from math import comb
 
 
@@ -37,3 +37,24 @@ def mean_pass_at_k(counts: Iterable[tuple[int, int]], k: int) -> float | None:
     """Mean over problems of pass@k; problems with fewer than k samples are left out (None if none left)."""
     vals = [pass_at_k(n, c, k) for n, c in counts if n >= k]
     return sum(vals) / len(vals) if vals else None
+
+
+def bootstrap_ci(values: Sequence[float], resamples: int = 1000, seed: int = 0,
+                 level: float = 0.95) -> tuple[float, float] | None:
+    """Percentile interval of the mean of ``values`` (one per problem) under resampling problems with
+    replacement; seeded, so a report is reproducible. None without values.
+
+    The interval is over problems only: it says how much the figure would move on another draw of
+    problems like these, not how much the model's sampling varies within a problem.
+    """
+    if not values:
+        return None
+    if not 0 < level < 1 or resamples < 1:
+        raise ValueError(f"need 0 < level < 1 and resamples >= 1, got {level}, {resamples}")
+    import numpy as np  # a dependency of matplotlib, which the report needs anyway
+
+    vals = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = vals[rng.integers(0, len(vals), size=(resamples, len(vals)))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)

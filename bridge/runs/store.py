@@ -48,6 +48,14 @@ def sample_id(problem_id: str, round_: int, idx: int) -> str:
     return f"{problem_id}/{round_}/{idx}"
 
 
+def counted_sql(count_fast_gate: bool) -> str:
+    """SQL for "this verdict row counts as solved": a fast-gate `proved` (a stand-in REPL, not Lean) only
+    when asked. Rows written before verdicts carried a gate are full-gate ones."""
+    if count_fast_gate:
+        return "v.verdict = 'proved'"
+    return "(v.verdict = 'proved' AND COALESCE(json_extract(v.data, '$.gate'), 'full') = 'full')"
+
+
 class RunStore:
     def __init__(self, run_dir: Path):
         self.dir = Path(run_dir)
@@ -79,16 +87,23 @@ class RunStore:
     def meta(self) -> dict[str, Any]:
         return {k: json.loads(v) for k, v in self.db.execute("SELECT key, value FROM meta")}
 
-    def check_or_set_meta(self, meta: dict[str, Any], fixed: tuple[str, ...]) -> None:
-        """First run: record ``meta``. Resume: the ``fixed`` keys must match what the run was made with."""
+    def check_meta(self, meta: dict[str, Any], fixed: tuple[str, ...]) -> None:
+        """Resume: the ``fixed`` keys must match what the run was made with (nothing is written)."""
         old = self.meta()
         for k in fixed:
             if k in old and old[k] != meta.get(k):
                 raise InputError(f"{self.dir} was made with {k} = {old[k]!r}, not {meta.get(k)!r}",
                                  "rerun with the same settings to resume, or give another --run-dir")
+
+    def set_meta(self, meta: dict[str, Any]) -> None:
         with self.lock:
             for k, v in meta.items():
                 self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (k, json.dumps(v)))
+
+    def check_or_set_meta(self, meta: dict[str, Any], fixed: tuple[str, ...]) -> None:
+        """First run: record ``meta``. Resume: the ``fixed`` keys must match what the run was made with."""
+        self.check_meta(meta, fixed)
+        self.set_meta(meta)
 
     # -- problems and prompts -----------------------------------------------------------------------
 
@@ -124,9 +139,26 @@ class RunStore:
             self.db.execute("INSERT OR IGNORE INTO verdicts VALUES (?, ?, ?, ?)",
                             (sid, v.verdict, json.dumps(v.to_json(), ensure_ascii=False), time.time()))
 
+    def sample_count(self, round_: int = 0, below: int | None = None) -> int:
+        """Samples stored in one round (with an index under ``below``, when given)."""
+        q, args = "SELECT COUNT(*) FROM samples WHERE round = ?", [round_]
+        if below is not None:
+            q += " AND idx < ?"
+            args.append(below)
+        return int(self.db.execute(q, args).fetchone()[0])
+
     def sample_indices(self, problem_id: str, round_: int) -> set[int]:
         rows = self.db.execute("SELECT idx FROM samples WHERE problem_id = ? AND round = ?", (problem_id, round_))
         return {r[0] for r in rows}
+
+    def verified_ids(self, sids: list[str]) -> set[str]:
+        """Which of these sample ids have a verdict."""
+        out: set[str] = set()
+        for i in range(0, len(sids), 500):
+            part = sids[i:i + 500]
+            q = f"SELECT sample_id FROM verdicts WHERE sample_id IN ({','.join('?' * len(part))})"
+            out |= {r[0] for r in self.db.execute(q, part)}
+        return out
 
     def unverified(self) -> Iterator[SampleRow]:
         rows = self.db.execute(
@@ -147,14 +179,16 @@ class RunStore:
             out.append((SampleRow(*r[:8]), Verdict.from_json(json.loads(r[8])) if r[8] else None))
         return out
 
-    def solved(self) -> set[str]:
+    def solved(self, count_fast_gate: bool = False) -> set[str]:
+        """Problems with a proof that counts (fast-gate proofs only with ``count_fast_gate``)."""
         rows = self.db.execute("SELECT DISTINCT s.problem_id FROM samples s JOIN verdicts v ON v.sample_id = s.id "
-                               "WHERE v.verdict = 'proved'")
+                               "WHERE " + counted_sql(count_fast_gate))
         return {r[0] for r in rows}
 
-    def counts(self, round_: int = 0) -> dict[str, tuple[int, int]]:
-        """problem id -> (samples verified, samples proved) in one round."""
+    def counts(self, round_: int = 0, count_fast_gate: bool = False) -> dict[str, tuple[int, int]]:
+        """problem id -> (samples verified, samples proved) in one round; a fast-gate proof counts as
+        proved only with ``count_fast_gate``."""
         rows = self.db.execute(
-            "SELECT s.problem_id, COUNT(v.sample_id), SUM(v.verdict = 'proved') FROM samples s "
+            f"SELECT s.problem_id, COUNT(v.sample_id), SUM({counted_sql(count_fast_gate)}) FROM samples s "
             "JOIN verdicts v ON v.sample_id = s.id WHERE s.round = ? GROUP BY s.problem_id", (round_,))
         return {r[0]: (r[1], int(r[2] or 0)) for r in rows}

@@ -65,10 +65,19 @@ def from_parts(id: str, header: str | None, formal_statement: str, proof: str, h
 
 
 def from_code(id: str, header: str | None, code: str) -> Candidate:
-    """``{"id", "header", "code"}``: the code is checked unchanged; its last theorem is the target.
+    """``{"id", "header", "code"}``: the code is checked unchanged; its last theorem is the target, and
+    every theorem it declares is gated.
 
-    The text before the target's declaration counts as helpers for the screen, the rest as proof.
+    Code that starts with its own header lines (``import``, ``open``, ``set_option``: a whole file as a
+    prover wrote it) gets them as its header when none is given, or loses them when they only repeat
+    the given header. The text before the target's declaration counts as helpers, the rest as proof.
     """
+    own, rest = split_header(code)
+    if own.strip() and re.search(r"(?m)^\s*import\b", mask(own)):
+        if header is None:
+            header, code = own, rest
+        elif _same_lines(own, header):
+            code = rest
     header = DEFAULT_HEADER if header is None else header
     target = None
     names: list[str] = []
@@ -95,6 +104,12 @@ def per_theorem_candidate(file_id: str, header: str, body: str, name: str) -> Ca
     last = body.count("\n", 0, max(m.start(), end - 1)) + 1
     return Candidate(id=f"{file_id}:{name}", header=header, helpers=body[: m.start()], proof=body[m.start():],
                      name=name, kind=m.group("kind"), theorems=(name,), span=(first, last))
+
+
+def _same_lines(a: str, b: str) -> bool:
+    """Whether the non-blank lines of ``a`` all occur in ``b`` (whitespace normalised)."""
+    norm = {" ".join(ln.split()) for ln in b.splitlines() if ln.strip()}
+    return all(" ".join(ln.split()) in norm for ln in a.splitlines() if ln.strip())
 
 
 def split_header(text: str) -> tuple[str, str]:

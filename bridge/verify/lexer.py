@@ -379,7 +379,7 @@ def _number_end(src: str, pos: int) -> int:
         kind = "binary" if m.group("b") == "" else "octal" if m.group("o") == "" else "hexadecimal"
         raise LexError(m.end(), f"expected {kind} number")
     if m.group("e") is not None and m.group("ed") == "":
-        raise LexError(m.end(), "missing exponent digits in scientific literal")
+        raise LexError(m.end(), "missing exponent digits in scientific literal (a malformed number)")
     return m.end()
 
 

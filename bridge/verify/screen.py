@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bridge.errors import ConfigError
 from bridge.verify.candidate import Candidate
-from bridge.verify.lexer import INTERPOLATION_PREFIXES, LexError, Token, tokenize, tokenize_plain
+from bridge.verify.lexer import _ID_REST, INTERPOLATION_PREFIXES, LexError, Token, tokenize, tokenize_plain
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -86,7 +86,13 @@ BUILTIN_RULES = {
 }
 _HASH_RULES = {"#exit": "exit", "#guard_msgs": "guard_msgs", "#eval": "eval", "#eval!": "eval", "#reduce": "eval",
                "#print": "eval", "#exec": "eval"}
-_OPEN_MODIFIERS = frozenset({"private", "hiding", "renaming", "scoped", "local", "in_namespace"})
+_OPEN_MODIFIERS = frozenset({"private", "hiding", "renaming", "local", "in_namespace"})
+_AESOP_PHASES = frozenset({"unsafe"})  # `aesop (add unsafe 50% apply foo)`: a rule phase, not a declaration
+# Words that may begin a line at column 0 of model code: declarations and their parts, the allowed
+# command forms, and what continues a declaration (a match arm, a where, termination hints).
+_LINE_STARTS = frozenset({"theorem", "lemma", "def", "abbrev", "example", "noncomputable", "private", "protected",
+                          "open", "set_option", "termination_by", "decreasing_by", "where", "with", "by", "at",
+                          "in", "then", "else", "fun", "calc", "show", "from", "have", "let", "exact", "intro"})
 _DECL_AFTER_NONCOMPUTABLE = frozenset({"def", "abbrev", "theorem", "lemma", "example"})
 
 
@@ -166,9 +172,12 @@ def _check_tokens(toks: list[Token], pol: Policy, options: frozenset[str]) -> No
         if kind == "keyword" and text.startswith("#"):
             rule = _HASH_RULES.get(text, "command")
             raise _Found(rule, BUILTIN_RULES[rule], t)
+        if text == "scoped" and i > 0 and code[i - 1].text == "open":
+            continue  # `open scoped X in`
         hit = pol.words.get(text)
         if hit is not None and (hit[2] is None or hit[2] not in options):
-            raise _Found(hit[0], hit[1], t)
+            if not (text in _AESOP_PHASES and i > 0 and code[i - 1].text in ("add", ",")):
+                raise _Found(hit[0], hit[1], t)
         if kind != "ident":
             continue
         parts = _name_parts(text)
@@ -191,6 +200,38 @@ def _check_tokens(toks: list[Token], pol: Policy, options: frozenset[str]) -> No
                 raise _Found("scope", "`noncomputable` must be followed by a declaration (no `noncomputable section`)", t)
 
 
+def _check_line_starts(text: str, toks: list[Token]) -> None:
+    """A word at column 0 of model code must begin an allowed command (or continue a declaration):
+    an unknown command keyword of Lean or Mathlib at the start of a line is refused even when no word
+    list knows it. (Proof lines are indented; a command can also start mid-line, which the word lists
+    and the reference comparison cover.)"""
+    for t in toks:
+        if t.depth or t.kind != "ident" or (t.start and text[t.start - 1] != "\n"):
+            continue
+        if t.text not in _LINE_STARTS:
+            raise _Found("command", f"`{t.text}` at the start of a line is not an allowed command "
+                         "(theorem, lemma, def, abbrev, example, open ... in, set_option)", t)
+
+
+def _check_interpolated_text(toks: list[Token], pol: Policy, options: frozenset[str]) -> None:
+    """The literal text of an interpolated string must read as harmless code too: after a parse error
+    inside `{...}`, Lean's command loop resumes at the error, inside the string, and reads the rest of
+    it as commands (src/Lean/Parser/StrInterpolation.lean sets the error there; Module.lean's
+    parseCommand restarts at it)."""
+    for t in toks:
+        if t.kind != "interp_string_part":
+            continue
+        inner = t.text[1:-1] if len(t.text) >= 2 else ""
+        try:
+            sub = tokenize(inner)
+        except LexError as e:
+            raise _Found("interpolation", f"{BUILTIN_RULES['interpolation']}: its text does not read as code "
+                         f"({e.message})", t) from None
+        _check_tokens(sub, pol, options)
+        if any(x.kind in ("ident", "keyword") and x.text in pol.words for x in sub):
+            raise _Found("interpolation", BUILTIN_RULES["interpolation"], t)
+
+
 def _check_option(code: list[Token], i: int, pol: Policy) -> None:
     name = code[i + 1] if i + 1 < len(code) else None
     if name is None or name.kind != "ident":
@@ -202,6 +243,8 @@ def _check_option(code: list[Token], i: int, pol: Policy) -> None:
 
 def _check_open(code: list[Token], i: int, pol: Policy) -> None:
     j = i + 1
+    if j < len(code) and code[j].text == "scoped":
+        j += 1  # `open scoped BigOperators in`: Mathlib's scoped notation, still only `... in`
     names = 0
     while j < len(code) and code[j].kind == "ident" and code[j].text != "in":
         if code[j].text in _OPEN_MODIFIERS:
@@ -247,8 +290,130 @@ def _blanked(text: str, toks: list[Token]) -> str:
     return "".join(out)
 
 
+# -- the fast path ---------------------------------------------------------------------------------
+# Most candidates contain nothing the screen refuses. A few C-speed passes over the UTF-8 bytes
+# (bytes.translate, substring search, a split) prove that for a text, or hand it to the exact lexer:
+# the fast path may only ever say "passes" where the exact path says so too (tests/test_screen.py
+# checks that on generated texts), so anything whose Lean reading it is not sure of goes the exact way.
+
+
+# controls -> 1 (tab and CR included: Lean refuses tabs and lone CRs; CRLF goes the exact way too),
+# digits -> "0" (a quote after a digit may start a char literal), the rest unchanged
+_CTRL = bytes(1 if (c < 32 and c != 10) or c == 127 else (48 if 48 <= c <= 57 else c) for c in range(256))
+# left in the code after comments and strings are cut out: a quote, a backquote (name literal or
+# quotation), `#` (a command), `@[` (attributes), or a comment opener that was not a comment
+_LEFT = bytes(1 if chr(c) in '"`#' else 0 for c in range(256))
+# Characters no Lean token starts with (lexer._BAD) and « »: their UTF-8 forms after a lead byte.
+_BAD_C2 = re.compile(rb"\xc2[\x80-\xa0\xab\xad\xbb]")
+_BAD_E2 = re.compile(rb"\xe2(?:\x80[\x80-\x8f\xa8-\xaf]|\x81[\x9f-\xaf]|\x9f\xa9'|\xa6\x84')")
+# lead bytes of rarer scripts that hold such characters too (Arabic, Syriac, Mongolian and Ogham
+# spaces, CJK space, BOM, specials, surrogates): any of them sends the text the exact way
+_BAD_LEADS = (b"\xd8", b"\xdb", b"\xdc", b"\xe1", b"\xe3", b"\xed", b"\xef")
+# Comments and plain strings, cut out in one pass, left to right, as Lean's `whitespace` and
+# `strLitFnAux` meet them. A comment counts only where the exact lexer reads one (not glued to a
+# symbol); a block comment only when it holds no other `/-` (nesting); a string only with escapes Lean
+# accepts and not right after r, ', # or \ (raw strings, char literals). What does not match stays in
+# the code, where a leftover `--`, `/-`, `-/` or `"` sends the text the exact way.
+_CUT = re.compile(
+    # (each body is an unrolled loop: one way to match any text, so a failed match backtracks linearly)
+    rb"--(?:(?<=[ \n(\[{,;]--)|(?<=:=--)|(?<=\A--))[^\n]*"
+    rb"|/-(?:(?<=[ \n(\[{,;]/-)|(?<=:=/-)|(?<=\A/-))[^-/]*(?:(?:-(?!/)|/(?!-))[^-/]*)*-/"
+    rb'|"(?<![r\x27#\\]")[^"\\]*(?:\\(?:[\\"\x27nt]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|\n[ \n]*)[^"\\]*)*"(?!\x27)'
+    # a char literal where a token starts (not after an identifier character or a UTF-8 byte: a quote
+    # after a non-ASCII character is decided below)
+    rb"|\x27(?:(?<=[ \n(\[{,;]\x27)|(?<=\A\x27))(?:[^\x27\\\n\x80-\xff]|[\xc0-\xff][\x80-\xbf]+"
+    rb"|\\(?:[\\\x22\x27nt]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}))\x27"
+)
+# Lean's ASCII identifier characters stay, everything else becomes a space (non-ASCII letters too: a
+# word can then only look more like a trigger, never less).
+_WORD_TABLE = bytes(c if chr(c).isascii() and (chr(c).isalnum() or chr(c) in "_'!?") else 0x20 for c in range(256))
+# a word at the start of a line (column 0), or a non-ASCII character there (the exact path decides)
+_LINE_WORD = re.compile(rb"\n([A-Za-z_][A-Za-z0-9_'!?]*|[\x80-\xff])")
+_ASCII_ID = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_'!?")
+_ID_REST_CHAR = re.compile(f"[{_ID_REST}]")
+# interpolation prefixes, cut at `[` where they have one: after them a string is code, not text
+_INTERP_WORDS = ("s!", "f!", "m!", "throwError", "throwErrorAt", "dbg_trace", "println!", "trace", "aesop_trace",
+                 "aesop_trace!")
+
+
+@lru_cache(maxsize=1)
+def _trigger_words() -> frozenset[bytes]:
+    """Every word of the code the exact path has a rule about (words, name parts, namespaces, the
+    structural words, interpolation prefixes); dotted names are split into parts: only more caution."""
+    pol = policy()
+    words = {*pol.words, *pol.parts, *pol.namespaces, "open", "set_option", "noncomputable", "native", "_root_",
+             *_INTERP_WORDS}
+    return frozenset(w.encode() for w in words if re.fullmatch(r"[A-Za-z0-9_'!?]+", w))
+
+
+def passes_fast(text: str) -> bool:
+    """True only when the text surely passes the exact screen (False: the exact lexer decides)."""
+    try:
+        raw = text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        return False
+    marked = raw.translate(_CTRL)
+    if 1 in marked or b"0'" in marked or any(b in raw for b in _BAD_LEADS):
+        return False
+    if _BAD_C2.search(raw) or _BAD_E2.search(raw):
+        return False
+    code = _CUT.sub(b" ", raw)
+    # (a stray `-/` needs no check: outside a comment it is a symbol for the exact path too)
+    if 1 in code.translate(_LEFT) or b"--" in code or b"/-" in code or b"@[" in code:
+        return False
+    if not _quotes_are_primes(code):
+        return False
+    words = code.translate(_WORD_TABLE)
+    for m in _LINE_WORD.finditer(b"\n" + code):  # a word at column 0 must begin an allowed command
+        w = m.group(1)
+        if w[0] >= 0x80 or w.decode() not in _LINE_STARTS:
+            return False
+    ws = set(words.split())
+    for w in ws:
+        if 0x30 <= w[0] <= 0x39 and not w.isdigit():
+            return False  # a number glued to letters (`2sorry`, `2e5x`): Lean splits it, the exact path too
+    triggers = _trigger_words()
+    if not triggers.isdisjoint(ws):
+        return False
+    # a word led by quotes, `!` or `?` holds a Lean token after them (`!sorry`, `α'sorry`)
+    return triggers.isdisjoint({w.lstrip(b"'!?") for w in ws if w[0] in b"'!?"})
+
+
+def _quotes_are_primes(code: bytes) -> bool:
+    """Every quote left in the code (char literals were cut) must be a prime inside an identifier."""
+    k = code.find(b"'")
+    while k >= 0:
+        if k == 0:
+            return False
+        prev = code[k - 1]
+        if prev >= 0x80:  # the character before is non-ASCII: a prime only after an identifier character
+            j = k - 1
+            while j > 0 and 0x80 <= code[j] <= 0xBF:
+                j -= 1
+            if not _ID_REST_CHAR.match(code[j:k].decode("utf-8", "replace")):
+                return False
+        elif prev in _ASCII_ID:
+            if 0x30 <= prev <= 0x39:  # after a digit: inside a name only if the run starts with a letter
+                j = k - 1
+                while j >= 0 and code[j] in _ASCII_ID:
+                    j -= 1
+                if not (chr(code[j + 1]).isalpha() or code[j + 1] == 0x5F):
+                    return False
+        else:
+            return False  # a quote where a token starts that is no char literal: Lean errors there
+        k = code.find(b"'", k + 1)
+    return True
+
+
 def screen_text(text: str, options: frozenset[str] = frozenset()) -> tuple[str, str, int, str] | None:
     """(rule, message, offset, excerpt) of the first refusal in model-written ``text``, or None."""
+    if passes_fast(text):
+        return None
+    return screen_exact(text, options)
+
+
+def screen_exact(text: str, options: frozenset[str] = frozenset()) -> tuple[str, str, int, str] | None:
+    """``screen_text`` through the exact lexer only."""
     pol = policy()
     try:
         toks = tokenize(text)
@@ -256,7 +421,9 @@ def screen_text(text: str, options: frozenset[str] = frozenset()) -> tuple[str, 
         return "lex", f"{BUILTIN_RULES['lex']}: {e.message}", e.offset, text[e.offset:e.offset + 40]
     try:
         _check_tokens(toks, pol, options)
+        _check_line_starts(text, toks)
         if any(t.kind == "keyword" and t.text in INTERPOLATION_PREFIXES for t in toks):
+            _check_interpolated_text(toks, pol, options)
             # after a parse error Lean reads every string plainly: what is then code must pass too
             try:
                 plain = tokenize_plain(text)
@@ -267,6 +434,26 @@ def screen_text(text: str, options: frozenset[str] = frozenset()) -> tuple[str, 
     except _Found as f:
         return f.rule, f.message, f.tok.start, text[f.tok.start:f.tok.start + 60]
     return None
+
+
+_TRAILING = frozenset({"private", "protected", "noncomputable", "in", "]", "unsafe", "partial"})
+
+
+def _trailing_modifier(helpers: str) -> tuple[str, str, int, str] | None:
+    """Helpers may not end in something that applies to the reference statement after them (`open X in`,
+    `private`, an attribute); `set_option ... in` is the one exception (maxHeartbeats for the statement)."""
+    toks = [t for t in tokenize(helpers) if t.kind in ("ident", "keyword", "symbol")]
+    if not toks or toks[-1].text not in _TRAILING:
+        return None
+    last = toks[-1]
+    if last.text == "in":
+        k = len(toks) - 2
+        while k >= 0 and toks[k].text not in ("set_option", "open"):
+            k -= 1
+        if k >= 0 and toks[k].text == "set_option":
+            return None
+    return ("scope", "the helpers end in a modifier that would apply to the reference statement "
+            "(`open ... in`, `private`, an attribute)", last.start, helpers[last.start:last.start + 40])
 
 
 def _texts(c: Candidate) -> list[tuple[str, int, str]]:
@@ -283,6 +470,8 @@ def screen(candidate: Candidate, rules: tuple[Rule, ...] | list[Rule] | None = N
     ``rules`` are a user's extra regex rules, applied after the allow-list."""
     for region, offset, text in _texts(candidate):
         got = screen_text(text, options)
+        if got is None and region == "helpers" and candidate.statement:
+            got = _trailing_modifier(text)
         if got is not None:
             rule, message, at, excerpt = got
             return ScreenHit(rule, message, region, offset + at, excerpt.split("\n")[0].strip()[:60])

@@ -24,6 +24,7 @@ class EndpointBackend:
         self.api_key = api_key or os.environ.get("OPENAI_API_KEY") or os.environ.get("BRIDGE_API_KEY")
         self.timeout = timeout
         self.retries = retries
+        self.served_model: str | None = None  # the answer's `model` field: what the server really runs
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         data = json.dumps(body).encode()
@@ -58,6 +59,8 @@ class EndpointBackend:
             out = self._post("/chat/completions", {**common, "messages": prompt})
             texts = [(c.get("message") or {}).get("content") or ""
                      for c in sorted(out.get("choices", []), key=lambda c: c.get("index", 0))]
+        if isinstance(out.get("model"), str) and out["model"]:
+            self.served_model = out["model"]
         if len(texts) != n:
             raise BridgeError(f"the endpoint returned {len(texts)} completions, {n} were asked for",
                               "the server may not support n > 1; use a vLLM or SGLang server")

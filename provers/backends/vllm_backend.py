@@ -12,8 +12,15 @@ class VLLMBackend:
             import vllm
         except ImportError:
             raise SetupError("vLLM is not installed", 'pip install -e ".[vllm]", or drop --vllm') from None
+        from provers.backends.hf import NEXT_STEP_MODEL, model_source
+
         self.vllm = vllm
-        self.llm = vllm.LLM(model=model, enable_prefix_caching=True)
+        source, _ = model_source(model)  # a missing model fails here, in one line, before vLLM starts
+        try:
+            self.llm = vllm.LLM(model=source, enable_prefix_caching=True)
+        except (OSError, ValueError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+            raise SetupError(f"cannot load the model {model} in vLLM: {first}", NEXT_STEP_MODEL) from None
         self.name = f"vllm:{model}"
 
     def generate(self, prompt: Prompt, n: int, params: SamplingParams) -> list[str]:

@@ -1,0 +1,83 @@
+"""The screen's fast path never passes what the exact path (the ported lexer) refuses, and both agree
+with the allow-list on hand-written cases."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bridge.verify.screen import passes_fast, screen_exact, screen_text
+
+_NUMBER_ERROR = "number"  # "missing exponent digits in scientific literal", "expected binary number"...
+
+FRAGMENTS = [
+    # honest pieces
+    "nlinarith [sq_nonneg (a - b)]", "omega", "simp only [Finset.sum_range_succ] at h ⊢", "h₁'", "x''", "α", "ℝ",
+    "have h : x = 2 := by", "exact h", ":=", "fun x => x", "⟨_, _⟩", "(", ")", "[", "]", "{", "}", "a - b", "-",
+    "Nat.succ_le_iff", "theorem t : True := trivial", "def f (n : ℕ) : ℕ := n", "decide", "calc", "_ = 5",
+    "∑ i in Finset.range n, f i", "2", "0x1F", "x.1", "h.2", "@Nat.add_comm", "by_contra h", "push_neg at h",
+    # what the screen has rules about
+    "sorry", "admit", "sorryAx", "Lean.ofReduceBool", "native_decide", "instance", "end", "open", "open Nat in",
+    "open Nat", "set_option maxHeartbeats 400000 in", "set_option pp.all true in", "@[simp]", "@[instance]",
+    "#eval", "#check", "IO.println", "_root_.Lean", "noncomputable", "noncomputable def", "by_elab", "run_tac",
+    "local", "«sorryAx»", "«x»", "`x", "`(tactic| rfl)", "s!", "m!", "throwError", "r", "#",
+    # how text is delimited
+    "--", "-- sorry", "-- end of the instance", "/-", "-/", "/- sorry -/", "/- a /- b -/ c -/", "/-- doc -/",
+    '"', '"sorry"', '"a -- b"', '"\\""', '"\\\\"', '"\\q"', 'r"\\"', 'r#"a"b"#', 's!"{x}"', 's!"{sorry}"',
+    "'", "'a'", "'\"'", "'\\''", "2'", ")'", "'\\n'", "\\",
+    " ", " ", "  ", "\n", "\n  ", "\r\n", "\r", "\t", "\u00a0", "\ufeff",
+]
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=14), st.lists(st.sampled_from(["", " ", "\n"]),
+                                                                               min_size=14, max_size=14))
+def test_the_fast_path_never_passes_what_the_exact_path_refuses(parts: list[str], seps: list[str]) -> None:
+    text = "".join(p + s for p, s in zip(parts, seps, strict=False))
+    if passes_fast(text):
+        exact = screen_exact(text)
+        # One difference is allowed: a malformed number (`5end`, `0b2`) is an error for Lean, which the
+        # exact lexer refuses and the fast path does not look for; Lean's recovery then reads the rest
+        # plainly, the way the fast path read it, so nothing the fast path passed was hidden from it.
+        assert exact is None or (exact[0] == "lex" and _NUMBER_ERROR in exact[1]), (text, exact)
+
+
+@pytest.mark.parametrize("text", [
+    "  nlinarith [sq_nonneg (a - b), sq_nonneg (a + b)]\n",
+    "  -- by AM-GM; in the end the instance is local\n  omega\n",
+    "  /- a long remark: sorry is not used, nor admit,\n     nor an axiom -/\n  decide\n",
+    "  have h' : x = 2 := by omega\n  exact h'\n",
+    "  simp only [Finset.sum_range_succ, mul_comm] at h₁ ⊢\n  linarith\n",
+    '  have : ("sorry" : String).length = 5 := by decide\n  omega\n',
+])
+def test_honest_proofs_take_the_fast_path(text: str) -> None:
+    assert passes_fast(text) and screen_exact(text) is None
+
+
+@pytest.mark.parametrize("text,rule", [
+    ("  sorry", "sorry"), ("  exact Lean.ofReduceBool _ _ rfl", "trust_compiler"),
+    ('  -- "\n  sorry -- "', "sorry"),                      # a quote in a comment opens no string
+    ('def s := "a -- b"\ntheorem x : True := by sorry\ndef t := "c"\n', "sorry"),
+    ("/- note -- -/ sorry\n-/", "sorry"),                   # `--` inside a block comment is not a comment
+    ('def s := r"\\"\n  sorry -- "', "sorry"),              # a raw string has no escapes
+    ("def «/-» := 1\n  sorry\n  -- «-/»", "sorry"),
+    ('def s := s!"{by_elab pure ()}"', "eval"),
+    ("open Lean in\ndef x := 0", "environment"), ("@[csimp] theorem t : True := trivial", "implemented_by"),
+    ("  x := 1 --sorry\n", None), ("a <--b sorry", "lex"),
+])
+def test_both_paths_give_the_same_rule(text: str, rule: str | None) -> None:
+    got = screen_text(text)
+    assert (got[0] if got else None) == rule, got
+    assert passes_fast(text) == (rule is None) or not passes_fast(text)
+
+
+@pytest.mark.parametrize("text", [
+    "/- " + "a" * 200_000 + " /- x",                # a block comment that never closes, nested
+    '"' + "\\n" * 100_000 + "x",                    # a string that never closes, full of escapes
+    "-- x\n" * 50_000, "(" * 50_000 + ")" * 50_000, "a - " * 50_000,
+])
+def test_pathological_texts_are_screened_in_linear_time(text: str) -> None:
+    """No regular expression of the screen backtracks exponentially (this would hang, not fail)."""
+    passes_fast(text)
+    screen_text(text)
