@@ -171,3 +171,82 @@ def test_a_repl_without_soundness_answers_gets_the_fast_gate_only_when_asked(tmp
     assert got["a"]["verdict"] == "proved" and got["a"]["gate"] == "fast"
     assert got["b"]["verdict"] == "failed"
     assert "fast gate only" in r.stderr
+
+
+def test_stdin_dash_reads_jsonl_and_lean(tmp_path: Path) -> None:
+    rows = json.dumps({"id": "a", "formal_statement": STMT, "proof": "  rfl"}) + "\n"
+    e = dict(os.environ)
+    r = subprocess.run([sys.executable, "-m", "bridge", "verify", "-", "--json", "--repl-cmd", fake_repl_cmd(),
+                        "--no-cache", "--no-sandbox"], input=rows, capture_output=True, text=True, cwd=ROOT, env=e,
+                       timeout=120)
+    assert r.returncode == 0 and json.loads(r.stdout)["verdict"] == "proved", r.stderr
+    lean = "import Mathlib\n\ntheorem p : True := by\n  trivial\n"
+    r = subprocess.run([sys.executable, "-m", "bridge", "verify", "-", "--json", "--repl-cmd", fake_repl_cmd(),
+                        "--no-cache", "--no-sandbox"], input=lean, capture_output=True, text=True, cwd=ROOT, env=e,
+                       timeout=120)
+    assert r.returncode == 0 and json.loads(r.stdout)["id"] == "stdin", r.stderr
+
+
+def test_skip_bad_rows_reports_and_goes_on(tmp_path: Path) -> None:
+    src = rows_file(tmp_path, [{"id": "a", "formal_statement": STMT, "proof": "  rfl"}, "{not json",
+                               {"id": "b", "formal_statement": STMT, "proof": "  rfl"}])
+    r = bridge("verify", str(src), "--json", "--repl-cmd", fake_repl_cmd(), "--no-cache", "--skip-bad-rows")
+    assert r.returncode == 0, r.stderr
+    assert {json.loads(x)["id"] for x in r.stdout.splitlines()} == {"a", "b"}
+    assert f"skipped: {src}:2: not valid JSON" in r.stderr and "skipped malformed rows: 1" in r.stderr
+
+
+def test_duplicate_ids_name_both_lines(tmp_path: Path) -> None:
+    row = {"id": "a", "formal_statement": STMT, "proof": "  rfl"}
+    src = rows_file(tmp_path, [row, {"id": "b", "formal_statement": STMT, "proof": "  rfl"}, row])
+    r = bridge("verify", str(src), "--json", "--repl-cmd", fake_repl_cmd(), "--no-cache")
+    assert r.returncode == 2 and f"{src}:3: duplicate id 'a' (first on line 1)" in r.stderr
+
+
+def test_empty_input_is_an_error_unless_allowed(tmp_path: Path) -> None:
+    src = tmp_path / "empty.jsonl"
+    src.write_text("\n")
+    r = bridge("verify", str(src), "--repl-cmd", fake_repl_cmd(), "--no-cache")
+    assert r.returncode == 2 and "no candidates" in r.stderr and "--allow-empty" in r.stderr
+    assert bridge("verify", str(src), "--repl-cmd", fake_repl_cmd(), "--no-cache", "--allow-empty").returncode == 0
+
+
+def test_a_directory_and_a_missing_file_are_told_apart(tmp_path: Path) -> None:
+    r = bridge("verify", str(tmp_path), "--repl-cmd", fake_repl_cmd())
+    assert r.returncode == 2 and "is a directory" in r.stderr
+    r = bridge("verify", str(tmp_path / "nope.jsonl"), "--repl-cmd", fake_repl_cmd())
+    assert r.returncode == 2 and "no such file" in r.stderr
+
+
+def test_per_theorem_gives_one_verdict_per_theorem(tmp_path: Path) -> None:
+    f = tmp_path / "Two.lean"
+    f.write_text("import Mathlib\n\ntheorem good : True := by\n  trivial\n\n"
+                 "theorem bad (x : Nat) : x = x := by\n  exact FAKE_ERROR\n", encoding="utf-8")
+    r = bridge("verify", str(f), "--json", "--repl-cmd", fake_repl_cmd(), "--no-cache", "--per-theorem")
+    got = {json.loads(x)["id"]: json.loads(x)["verdict"] for x in r.stdout.splitlines()}
+    assert got == {"Two:good": "proved", "Two:bad": "failed"}, r.stderr
+    whole = bridge("verify", str(f), "--json", "--repl-cmd", fake_repl_cmd(), "--no-cache")
+    assert [json.loads(x)["verdict"] for x in whole.stdout.splitlines()] == ["failed"]
+
+
+def test_ctrl_c_prints_and_caches_what_was_decided_and_exits_130(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    rows = [{"id": f"c{i}", "formal_statement": STMT, "proof": f"  rfl -- {i}"} for i in range(40)]
+    src = rows_file(tmp_path, rows)
+    args = [sys.executable, "-m", "bridge", "verify", str(src), "--json", "--workers", "2", "--no-sandbox",
+            "--repl-cmd", fake_repl_cmd(FAKE_REPL_BURN="0.3"), "--cache-dir", str(tmp_path / "cache")]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    time.sleep(4)
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert time.monotonic() - t0 < 8  # in-flight checks get 3 s, then are abandoned
+    done = {json.loads(x)["id"] for x in out.splitlines()}
+    assert 0 < len(done) < 40 and "stopped" in err
+    r = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    again = [json.loads(x) for x in r.stdout.splitlines()]
+    assert r.returncode == 0 and len(again) == 40
+    assert {v["id"] for v in again if v["cached"]} >= done  # nothing decided was checked twice

@@ -78,3 +78,48 @@ def test_readme_config_example_is_valid(tmp_path: Path) -> None:
     block = readme.split("```toml\n", 1)[1].split("```", 1)[0]
     cfg = load_config(write(tmp_path, block), environ={})
     assert cfg.workers == 8 and cfg.max_heartbeats == 400000
+
+
+@pytest.mark.parametrize("where,value", [("overrides", -1), ("env", "-3"), ("toml", "-3")])
+def test_numbers_are_validated_wherever_they_come_from(tmp_path: Path, where: str, value) -> None:
+    kw: dict = {"environ": {}}
+    if where == "overrides":
+        kw["overrides"] = {"workers": value}
+    elif where == "env":
+        kw["environ"] = {"BRIDGE_WORKERS": value}
+    else:
+        kw["path"] = write(tmp_path, f"workers = {value}\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(**kw)
+    msg = str(e.value)
+    assert "'workers' must be an integer >= 0" in msg
+    assert {"overrides": "--workers", "env": "BRIDGE_WORKERS", "toml": "config.toml"}[where] in msg
+
+
+def test_override_types_are_checked_at_once() -> None:
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides={"workers": "x"}, environ={})
+    assert "'workers'" in str(e.value) and "integer" in str(e.value)
+    with pytest.raises(ConfigError):
+        load_config(overrides={"timeout": -5}, environ={})
+    with pytest.raises(ConfigError):
+        load_config(overrides={"transport": "tty"}, environ={})
+
+
+def test_config_path_messages_say_where_the_path_came_from(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_config(tmp_path / "nosuch.toml", environ={})
+    assert "--config" in str(e.value) and "BRIDGE_CONFIG" not in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        load_config(environ={"BRIDGE_CONFIG": str(tmp_path / "nosuch.toml")})
+    assert "BRIDGE_CONFIG" in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        load_config(tmp_path, environ={})
+    assert "is a directory" in str(e.value)
+
+
+def test_toml_syntax_error_names_line_and_column(tmp_path: Path) -> None:
+    p = write(tmp_path, "workers = 3\ntimeout = = 3\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p, environ={})
+    assert "line 2" in str(e.value) and "column" in str(e.value)

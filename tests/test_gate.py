@@ -116,3 +116,27 @@ def test_cache_key_depends_on_every_setting_that_changes_a_verdict(fake_cfg) -> 
     with Verifier(base) as v:
         v._sandboxed = True  # the same text verified sandboxed and unsandboxed is two cache entries
         assert v.key(c) not in keys
+
+
+def test_no_process_is_left_after_close(fake_cfg) -> None:
+    """Every REPL (and the sandbox around it) is gone once the Verifier is closed, a hung one included."""
+    import os
+    import time
+    import uuid
+
+    tag = uuid.uuid4().hex
+    cfg = fake_cfg(workers=2, timeout=1.0, FAKE_REPL_TAG=tag)  # sandboxed where bubblewrap works
+    cands = [from_parts(f"c{i}", None, STMT, f"  rfl -- {i}") for i in range(6)]
+    cands.append(from_parts("hang", None, STMT, "  rfl -- FAKE_HANG"))
+    with Verifier(cfg) as v:
+        assert len(list(v.verify(cands))) == 7
+    time.sleep(0.5)
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if f"FAKE_REPL_TAG={tag}".encode() in f.read():
+                    left.append(pid)
+        except OSError:
+            continue
+    assert left == []

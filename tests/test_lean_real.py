@@ -57,3 +57,107 @@ def test_adversarial_corpus_on_real_lean(tmp_path: Path) -> None:
     false_rejects = [(c["id"], got[c["id"]].reason) for c in cases
                      if c["expect"] == "proved" and got[c["id"]].verdict != "proved"]
     assert not false_accepts and not false_rejects
+
+
+# -- every Lean-facing assumption of the harness, checked against this installation ------------------
+
+
+def _repl(tmp_path: Path, transport: str, sandbox: bool):
+    import dataclasses
+
+    c = dataclasses.replace(cfg(tmp_path), transport=transport, sandbox=sandbox)
+    v = Verifier(c)
+    return v, v._repl()
+
+
+@pytest.mark.parametrize("sandbox", [False, True])
+def test_a_real_repl_answer_arrives_over_the_pty(tmp_path: Path, sandbox: bool) -> None:
+    """REPL v4.9.0 never flushes stdout (REPL/Main.lean at v4.9.0): over the pty each answer arrives at
+    once, sandboxed too (the toolchain under ~/.elan bound read-only)."""
+    from bridge.lean.protocol import Command
+    from bridge.lean.sandbox import sandbox_available
+
+    if sandbox and not sandbox_available()[0]:
+        pytest.skip("bubblewrap unusable here")
+    v, r = _repl(tmp_path, "pty", sandbox)
+    try:
+        r.start()
+        first = r.send(Command(cmd="example : 1 + 1 = 2 := rfl"), 300)
+        probe = r.send(Command(cmd="#check Nat", env=first.env), 60)  # type: ignore[union-attr]
+        assert not first.errors and not probe.errors and probe.messages[0].data.startswith("Nat")  # type: ignore[union-attr]
+    finally:
+        r.kill()
+        v.close()
+
+
+def test_a_missing_import_is_a_setup_error_not_failed_verdicts(tmp_path: Path) -> None:
+    """REPL v4.9.0 answers a failed import with a bare env (REPL/Frontend.lean drops the header's
+    messages): the probe `#check Nat` must fail in that env and make it a setup error."""
+    s = "theorem real_t (n : Nat) : n + 0 = n := by\n"
+    cands = [from_parts("bad", "import Bridge.NoSuchModule\n", s, "  simp"), from_parts("good", "import Init\n", s, "  simp")]
+    with Verifier(cfg(tmp_path)) as v:
+        got = {x.id: x for x in v.verify(cands)}
+    assert got["bad"].verdict == "crashed" and got["bad"].rule == "setup", got["bad"].reason
+    assert got["good"].verdict == "proved"
+
+
+def test_follow_up_wording_of_this_lean(tmp_path: Path) -> None:
+    """`#print axioms` and the pp.all `#check` read as bridge/verify/soundness.py expects, and options
+    the follow-up sets exist in this Lean (an unknown option would reject every candidate)."""
+    from bridge.lean.protocol import Command
+    from bridge.verify.soundness import check_command, followup_command, read_followup
+
+    v, r = _repl(tmp_path, "pty", False)
+    try:
+        r.start()
+        head = r.send(Command(cmd="import Init"), 300)
+        thm = r.send(Command(cmd="theorem wording_t (n : Nat) : n + 0 = n := by simp\n"
+                             "theorem wording_s : True := by sorry", env=head.env), 300)  # type: ignore[union-attr]
+        follow = r.send(Command(cmd=followup_command("wording_t", ["wording_s"]), env=thm.env), 60)  # type: ignore[union-attr]
+        got = read_followup(["wording_t", "wording_s"], follow)  # type: ignore[arg-type]
+        assert not isinstance(got, str), got
+        assert "sorryAx" in got.axioms["wording_s"] and "sorryAx" not in got.axioms["wording_t"]
+        assert got.printed.startswith("@wording_t : ∀ (n : Nat)")
+        ref = r.send(Command(cmd=check_command("wording_t"), env=thm.env), 60)
+        assert not ref.errors  # type: ignore[union-attr]
+        from bridge.verify.verdict import SORRY_WARNING
+
+        assert any(SORRY_WARNING.search(m.data) for m in thm.messages or [])  # type: ignore[union-attr]
+    finally:
+        r.kill()
+        v.close()
+
+
+def test_lean4checker_cli(tmp_path: Path) -> None:
+    """lean4checker (pinned in lakefile.lean) replays a built module: `lake env lean4checker MODULE`."""
+    import subprocess
+
+    from bridge.lean.project import LeanProject
+
+    project = LeanProject(real_lean_project())
+    binary = project.lean4checker_binary()
+    if binary is None:
+        pytest.skip("lean4checker is not built in this project (`bridge setup` builds it)")
+    subprocess.run(["lake", "build", "Bridge"], cwd=project.path, check=True, capture_output=True, timeout=1800)
+    r = subprocess.run(["lake", "env", str(binary), "Bridge.Demo"], cwd=project.path, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr
+
+
+def test_setup_is_idempotent_and_doctor_can_run(tmp_path: Path) -> None:
+    """The commands of `bridge setup` exist for this toolchain: on a ready project every step is done,
+    and `bridge doctor` starts the REPL (sandboxed when it can) and says verification can run."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[1]
+    env = dict(os.environ, BRIDGE_LEAN_PROJECT=str(real_lean_project()))
+    r = subprocess.run([sys.executable, "-m", "bridge", "setup", "--lean-project", str(real_lean_project())],
+                       capture_output=True, text=True, cwd=root, env=env, timeout=3600)
+    assert r.returncode == 0 and "already done" in r.stderr, r.stderr
+    d = subprocess.run([sys.executable, "-m", "bridge", "doctor", "--json", "--lean-project", str(real_lean_project())],
+                       capture_output=True, text=True, cwd=root, env=env, timeout=900)
+    report = json.loads(d.stdout)
+    probe = next(c for c in report["checks"] if c["item"] == "repl probe")
+    assert probe["ok"], probe

@@ -156,3 +156,15 @@ def test_the_checker_line_is_read_strictly(rc: int, out: str, rule: str | None) 
     c = from_parts("x", None, STMT, "  rfl")
     got = strict_rejection(rc, out, c, frozenset({"propext", "Classical.choice", "Quot.sound"}), False)
     assert (got.rule if isinstance(got, Rejection) else None) == rule
+
+
+def test_the_corpus_under_strict_with_the_fake_checker(strict_cfg) -> None:
+    """0 false accepts and 0 false rejects on the adversarial corpus through the fast gate and then the
+    trusted checker (its fake, with the real command line and JSON line)."""
+    from tests.test_soundness_corpus import CHEATS, HONEST, candidate
+
+    cfg, _ = strict_cfg
+    with Verifier(dataclasses.replace(cfg, sandbox=False)) as v:
+        got = {x.id: x for x in v.verify(candidate(c) for c in CHEATS + HONEST)}
+    assert [c["id"] for c in CHEATS if got[c["id"]].verdict == "proved"] == []
+    assert [(c["id"], got[c["id"]].reason) for c in HONEST if got[c["id"]].verdict != "proved"] == []

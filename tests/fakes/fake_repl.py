@@ -138,6 +138,10 @@ DECL = re.compile(r"(theorem|lemma|def)\s+([^\s(:{\[]+)")
 IDENT = re.compile(r"[A-Za-z_][\w.']*")
 
 
+def line_of(cmd: str, marker: str) -> int:
+    return cmd.count("\n", 0, cmd.find(marker)) + 1
+
+
 def burn(seconds: float) -> None:
     end = time.process_time() + seconds
     x = 0
@@ -311,10 +315,10 @@ def main() -> None:
             sl = cmd.count("\n", 0, i) + 1
             sorries.append({"proofState": len(envs), "pos": pos(sl, 2), "goal": "⊢ True", "endPos": pos(sl, 7)})
             messages.append(msg("warning", sorry_word, line, 8, 12))
-        if "FAKE_ERROR" in cmd:
-            messages.append(msg("error", "Unknown identifier `FAKE_ERROR`", line + 1, 2, 12))
+        if "FAKE_ERROR" in cmd:  # placed on the marker's line, as Lean places its message
+            messages.append(msg("error", "Unknown identifier `FAKE_ERROR`", line_of(cmd, "FAKE_ERROR"), 2, 12))
         if "FAKE_UNSOLVED" in cmd:
-            messages.append(msg("error", "unsolved goals\nx : Nat\n⊢ x = x", line, 20, 30))
+            messages.append(msg("error", "unsolved goals\nx : Nat\n⊢ x = x", line_of(cmd, "FAKE_UNSOLVED"), 20, 30))
         if "FAKE_HEARTBEAT" in cmd:
             messages.append(msg("error", "(deterministic) timeout at `whnf`, maximum number of heartbeats "
                                          "(200000) has been reached\n\nNote: Use `set_option maxHeartbeats <num>` "
