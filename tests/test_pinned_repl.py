@@ -216,3 +216,37 @@ def test_two_headers_two_workers_elaborate_each_header_once(tmp_path: Path) -> N
         outs = list(pool.run(jobs))
     assert all(o.status == "ok" for o in outs) and len(outs) == 40
     assert [k for _, k, _ in repl_log(log)].count("header") == 2
+
+
+def test_prove_gives_the_same_report_with_the_pinned_repl(tmp_path: Path) -> None:
+    """`bridge prove` end to end (tiny model, fixed seed) with the flushing and the pinned fake REPL."""
+    pytest.importorskip("transformers")
+    from tests.tiny_model import build_tiny_model
+
+    model = build_tiny_model(tmp_path / "model")
+    reports = []
+    for name, env in (("flushing", {}), ("pinned", PINNED)):
+        run_dir = tmp_path / name
+        r = subprocess.run([sys.executable, "-m", "bridge", "prove", "demo", "--limit", "3", "--samples", "3",
+                            "--model", str(model), "--template", "deepseek-v1.5", "--max-tokens", "16", "--seed", "1",
+                            "--run-dir", str(run_dir), "--repl-cmd", fake_repl_cmd(**env), "--no-cache",
+                            "--no-sandbox", "--workers", "2"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+        assert r.returncode == 0, r.stderr
+        report = json.loads((run_dir / "report.json").read_text())
+        reports.append((report["pass_at_k"], report["verdicts"], [(p["id"], p["c"]) for p in report["problems"]]))
+    assert reports[0] == reports[1]
+
+
+def test_doctor_probes_the_repl_it_would_use(tmp_path: Path) -> None:
+    def doctor(cmd: str) -> dict:
+        r = subprocess.run([sys.executable, "-m", "bridge", "doctor", "--json", "--repl-cmd", cmd],
+                           capture_output=True, text=True, cwd=ROOT, timeout=120)
+        return json.loads(r.stdout) | {"rc": r.returncode}
+
+    for env in ({}, PINNED):  # the pinned REPL answers the doctor's probe too (over the pty)
+        d = doctor(fake_repl_cmd(**env))
+        probe = next(c for c in d["checks"] if c["item"] == "repl probe")
+        assert d["rc"] == 0 and probe["ok"] and "answered" in probe["value"], probe
+    d = doctor(fake_repl_cmd(FAKE_REPL_START_FAIL="error: cannot load libleanshared.so"))
+    probe = next(c for c in d["checks"] if c["item"] == "repl probe")
+    assert d["rc"] == 1 and not probe["ok"] and "libleanshared" in probe["note"]

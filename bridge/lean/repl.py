@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bridge.lean import transport
+from bridge.lean.procs import descendants
 from bridge.lean.protocol import (
     Command,
     CommandResponse,
@@ -61,20 +62,12 @@ class ReplStats:
 
 def tree_rss_mb(pid: int) -> float:
     """Resident memory of a process and its descendants (bwrap and ``lake env`` run the REPL as a child)."""
+    page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
     total_kb = 0
-    stack = [pid]
-    seen = set()
-    while stack:
-        p = stack.pop()
-        if p in seen:
-            continue
-        seen.add(p)
+    for p in [pid, *descendants(pid)]:
         try:
             with open(f"/proc/{p}/statm") as f:
-                total_kb += int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    stack.extend(int(c) for c in f.read().split())
+                total_kb += int(f.read().split()[1]) * page_kb
         except (OSError, ValueError, IndexError):
             continue
     return total_kb / 1024

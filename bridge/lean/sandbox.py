@@ -46,6 +46,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from bridge.lean.procs import descendants
+
 MB = 1024 * 1024
 
 
@@ -497,21 +499,7 @@ def _section_map(out: str) -> dict[str, str]:
 
 def _descendants(pid: int) -> list[tuple[int, str]]:
     """(pid, start time) of a process's descendants, read from /proc."""
-    out, stack, seen = [], [pid], set()
-    while stack:
-        p = stack.pop()
-        if p in seen:
-            continue
-        seen.add(p)
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    for c in f.read().split():
-                        stack.append(int(c))
-                        out.append((int(c), _start_time(int(c)) or ""))
-        except OSError:
-            continue
-    return out
+    return [(c, _start_time(c) or "") for c in descendants(pid)]
 
 
 def _start_time(pid: int) -> str | None:
