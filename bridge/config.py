@@ -71,6 +71,8 @@ class BridgeConfig:
     max_processes: int = 1024  # sandbox RLIMIT_NPROC (threads count too); 0: no limit
     max_file_mb: int = 1024  # sandbox RLIMIT_FSIZE: no file (or memfd) a candidate writes grows past it
     lean_version: str | None = None  # reported with each verdict; read from the project when unset
+    ray: str | None = None  # a Ray cluster's address ("auto", "HOST:PORT", "ray://HOST:PORT"; "local" starts
+    #                         one here): one actor per worker there (bridge.scale); None: the local pool
 
     def resolved_workers(self) -> int:
         return self.workers if self.workers > 0 else _default_workers()
@@ -163,6 +165,7 @@ _RANGES: dict[str, tuple[str, typing.Callable[[Any], bool]]] = {
     "max_processes": ("an integer >= 0 (0: no limit)", lambda v: v >= 0),
     "max_file_mb": ("an integer >= 0 (0: no limit)", lambda v: v >= 0),
     "transport": ('"pty" or "pipe"', lambda v: v in ("pty", "pipe")),
+    "ray": ('a Ray address ("auto", "HOST:PORT", "ray://HOST:PORT", "local")', lambda v: bool(v.strip())),
 }
 
 

@@ -38,6 +38,10 @@ def add_config_flags(p: argparse.ArgumentParser, lean: bool = True) -> None:
                        help="count fast-gate `proved` verdicts as solved in prove/report/export")
         g.add_argument("--transport", choices=("pty", "pipe"),
                        help="how the REPL's answers come back (default pty: REPL v4.9.0 never flushes a pipe)")
+        g.add_argument("--ray", metavar="ADDRESS",
+                       help="check on the Ray cluster at ADDRESS (\"auto\": the one this machine joined with "
+                       "`ray start`; \"local\": start one here), one actor per worker (--workers; 0: one per "
+                       'usable CPU); needs the ray extra (pip install -e ".[ray]")')
 
 
 def config_from_args(args: argparse.Namespace) -> BridgeConfig:
@@ -53,6 +57,7 @@ def config_from_args(args: argparse.Namespace) -> BridgeConfig:
         "allow_fast_gate": getattr(args, "allow_fast_gate", None),
         "count_fast_gate": getattr(args, "count_fast_gate", None),
         "transport": getattr(args, "transport", None),
+        "ray": getattr(args, "ray", None),
     }
     if getattr(args, "no_sandbox", False):
         o["sandbox"] = False

@@ -24,7 +24,7 @@ PACKAGES = [
     ("pexpect", "core"), ("jinja2", "core"), ("networkx", "core"), ("sympy", "core"), ("datasets", "core"),
     ("tqdm", "core"), ("matplotlib", "core"),
     ("torch", "ml"), ("transformers", "ml"), ("peft", "ml"), ("trl", "ml"), ("accelerate", "ml"),
-    ("vllm", "vllm"), ("lean-dojo", "dojo"),
+    ("vllm", "vllm"), ("lean-dojo", "dojo"), ("ray", "ray"),
 ]
 
 
@@ -34,8 +34,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="report what this machine has; exit 0 when verification can run",
         description="One table of Python and each dependency, Lean, Lake, the REPL, Mathlib, the sandbox "
         "and each of its protections, the strict checker, the data directory and GPUs; then it starts the "
-        "REPL once (sandboxed when the sandbox is on) and elaborates a probe. Exit status 0 when "
-        "verification can run, 1 with the missing pieces listed otherwise.",
+        "REPL once (sandboxed when the sandbox is on) and elaborates a probe. With --ray ADDRESS, a second "
+        "table: each node of that Ray cluster, its CPUs, whether it has the toolchain, this Lean project "
+        "and bubblewrap, and why a node without them is not used. Exit status 0 when verification can "
+        "run (on the cluster: on at least one node), 1 with the missing pieces listed otherwise.",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--soundness", action="store_true",
@@ -194,9 +196,31 @@ def repl_probe(cfg: BridgeConfig) -> tuple[bool, str]:
         return False, str(e)[:600]
 
 
+def ray_cluster(cfg: BridgeConfig, report: dict[str, Any]) -> None:
+    """``--ray ADDRESS``: every node of the cluster (bridge.scale.nodes), added to the report."""
+    from bridge.errors import BridgeError
+    from bridge.scale.nodes import cluster_report
+
+    try:
+        cluster = cluster_report(cfg, cfg.ray)
+    except BridgeError as e:
+        report["ray"] = {"address": cfg.ray, "ok": False, "error": str(e), "nodes": []}
+        report["ok"] = False
+        report["missing"].append(f"ray cluster {cfg.ray}: {e.message}")
+        return
+    report["ray"] = cluster.as_json()
+    report["ray_rows"] = cluster.rows()
+    if not cluster.ok:
+        report["ok"] = False
+        report["missing"].append(f"ray cluster {cfg.ray}: no node can check candidates (see the node table)")
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     report = collect(cfg)
+    if cfg.ray is not None:
+        ray_cluster(cfg, report)
+    rows = report.pop("ray_rows", None)
     if args.soundness:
         report["soundness"] = soundness_table(cfg) if report["ok"] else "skipped: verification cannot run here"
     if args.json:
@@ -204,6 +228,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(table([[r["item"], r["value"], "ok" if r["ok"] else "MISSING", r["note"]] for r in report["checks"]],
                     ["item", "value", "status", "note"]))
+        if "ray" in report:
+            from bridge.scale.nodes import HEADERS
+
+            print(f"\nRay cluster {report['ray']['address']}: "
+                  + (report["ray"].get("error") or f"{report['ray']['usable_cpus']} usable CPU(s)"))
+            if rows:
+                print(table(rows, HEADERS))
         if isinstance(report.get("soundness"), list):
             print()
             print(table([[r["id"], r["expect"], r["got"], "ok" if r["ok"] else "WRONG"] for r in report["soundness"]],

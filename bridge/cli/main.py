@@ -7,10 +7,28 @@ import sys
 import warnings
 
 from bridge import __version__
-from bridge.cli import data, doctor, export, prove, report, setup, verify
+from bridge.cli import (
+    card,
+    data,
+    doctor,
+    export,
+    formalize,
+    iterate,
+    merge,
+    prm,
+    prove,
+    report,
+    rl,
+    setup,
+    solve,
+    synth,
+    train,
+    verify,
+)
 from bridge.errors import BridgeError
 
-COMMANDS = [verify, prove, report, export, data, setup, doctor]
+COMMANDS = [verify, prove, report, export, data, setup, doctor, train, iterate, merge, card, rl, formalize, synth,
+            solve, prm]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -39,6 +39,14 @@ def _labels(dirs: list[Path]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     dirs = [Path(d) for d in args.run_dirs]
+    if len(dirs) == 1 and (dirs[0] / "rounds.json").is_file() and not (dirs[0] / "run.sqlite").is_file():
+        # an expert-iteration run directory (`bridge iterate`): the rounds table and plot
+        from bridge.train.rounds import write_rounds
+
+        paths = write_rounds(dirs[0])
+        print(Path(paths[1]).read_text(encoding="utf-8").rstrip())
+        eprint("wrote " + ", ".join(map(str, paths)))
+        return 0
     reports = []
     for d in dirs:  # every directory is checked before anything is written
         with RunStore.open_existing(d) as store:

@@ -254,6 +254,9 @@ class _Worker:
         v4.9.0 drops them, so a header whose imports failed looks fine until its env is used: see
         ``probe``.
         """
+        # recycle first (request count, memory): a header env of a REPL about to be replaced is no env
+        # (without this the body went to the new REPL with the old env number, was refused, and retried)
+        self.fresh()
         if header in self.headers:
             return self.headers[header], 0.0
         text = self.pool.header_text(header)

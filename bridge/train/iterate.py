@@ -50,7 +50,15 @@ from bridge.train.data import (
 )
 from bridge.train.rounds import write_rounds
 from bridge.train.sampling import LazyBackend, SamplingConfig, sampling_backend
-from bridge.train.sft import ADAPTER, SUMMARY, LoraSFTConfig, finished, free_memory, train_sft, untrained_summary
+from bridge.train.sft import (
+    ADAPTER,
+    SUMMARY,
+    LoraSFTConfig,
+    finished,
+    free_memory,
+    train_sft,
+    untrained_summary,
+)
 from provers.backends.base import SamplingParams
 from provers.templates import Family, extract, family_for
 
@@ -219,7 +227,8 @@ class Iteration:
 
         with Verifier(self.bcfg) as verifier, RunStore(store_dir) as store:
             meta = {**meta, "template": self.fam.name, "sampling": params.to_json(), "samples": samples,
-                    "adapter": str(adapter) if adapter else None, "lean_version": verifier.launch.lean_version,
+                    "adapter": str(Path(adapter).resolve()) if adapter else None,
+                    "lean_version": verifier.launch.lean_version,
                     "count_fast_gate": self.counted}
             store.check_or_set_meta(meta, fixed=("dataset", "model", "adapter", "template", "sampling", "samples"))
             store.add_problems(problems)
@@ -336,7 +345,8 @@ class Iteration:
     def train(self, k: int, rd: Path, init: Path | None) -> None:
         import datasets
 
-        ds = datasets.load_from_disk(str(rd / "train"))
+        # in memory: the trainer's map() would otherwise write cache files into the snapshot
+        ds = datasets.load_from_disk(str(rd / "train"), keep_in_memory=True)
         extra = {"round": k, "run_dir": str(self.dir), "pool": self.cfg.pool, "train_data": str(rd / "train")}
         if len(ds) == 0:
             self.log(f"round {k}: nothing to train on; the previous adapter stands")

@@ -23,6 +23,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bridge.config import BridgeConfig, load_config
 from bridge.errors import SetupError
@@ -36,6 +37,9 @@ from bridge.verify.candidate import Candidate
 from bridge.verify.inputs import MAX_CANDIDATE_BYTES, oversize
 from bridge.verify.screen import Rule, screen
 from bridge.verify.verdict import Verdict, classify_body, lean_clean, within
+
+if TYPE_CHECKING:
+    from bridge.scale import RayPool
 
 
 @dataclass
@@ -86,7 +90,7 @@ class Verifier:
         self._lock = threading.Lock()
         self._strict_slots = threading.Semaphore(max(1, self.cfg.resolved_workers() // 2))
         self._tmp = tempfile.TemporaryDirectory(prefix="bridge-")
-        self._pool_now: Pool | None = None
+        self._pool_now: Pool | RayPool | None = None
         self.stopped = False  # stop() was called: the stream ended early, every verdict it gave is real
 
     def stop(self, grace: float = 3.0) -> None:
@@ -127,11 +131,17 @@ class Verifier:
         return Repl(argv, cwd=self.launch.cwd, env=env, memory_limit_mb=self.cfg.memory_limit_mb or None,
                     transport_kind=self.cfg.transport)
 
-    def _pool(self) -> Pool:
+    def _pool(self) -> Pool | RayPool:
         limits = PoolLimits(timeout=self.cfg.timeout, header_timeout=self.cfg.header_timeout,
                             memory_limit_mb=self.cfg.memory_limit_mb, recycle_after=self.cfg.recycle_after,
                             recycle_memory_mb=self.cfg.recycle_memory_mb, max_heartbeats=self.cfg.max_heartbeats,
                             queue_size=self.cfg.queue_size)
+        if self.cfg.ray is not None:
+            # the same limits, follow-up rule, review and verdict, with one Ray actor per worker; Ray is
+            # imported here only, so without `ray` set nothing of it is loaded
+            from bridge.scale import ray_pool_for
+
+            return ray_pool_for(self, limits)
         return Pool(self._repl, workers=self.cfg.resolved_workers(), limits=limits,
                     needs_followup=lambda job, body: lean_clean(within(body, job.payload[0].span)),
                     review=self.review, finish=lambda out: self.decide(out.job.payload[0], out))

@@ -79,9 +79,22 @@ def model_source(model: str) -> tuple[str, bool]:
     return model, False
 
 
+def merged_adapter(model: object, adapter: str) -> object:
+    """``model`` with a peft (LoRA) adapter merged in: sampling then runs at the base model's speed, and
+    the shared-prefix cache works unchanged."""
+    try:
+        from peft import PeftModel
+    except ImportError:
+        raise SetupError("peft is not installed: an adapter cannot be loaded", 'pip install -e ".[ml]"') from None
+    if not (Path(adapter).expanduser() / "adapter_config.json").is_file():
+        raise SetupError(f"--adapter {adapter}: no adapter_config.json there (not a peft adapter)",
+                         "give the adapter/ directory that `bridge train sft` or `bridge iterate` wrote")
+    return PeftModel.from_pretrained(model, str(Path(adapter).expanduser())).merge_and_unload()
+
+
 class TransformersBackend:
     def __init__(self, model: str, batch_size: int | None = None, device: str | None = None,
-                 share_prefix: bool = True):
+                 share_prefix: bool = True, adapter: str | None = None):
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -97,10 +110,13 @@ class TransformersBackend:
         except Exception as e:  # noqa: BLE001 - hub, file and format errors: one message with the next step
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
             raise SetupError(f"cannot load the model {model}: {type(e).__name__}: {first}", NEXT_STEP_MODEL) from None
+        if adapter:
+            self.model = merged_adapter(self.model, adapter)
         self.model = self.model.to(self.device).eval()
         self.batch_size = batch_size or (64 if self.device.startswith("cuda") else 8)
         self.share_prefix = share_prefix
-        self.name = f"transformers:{model}"
+        self.name = f"transformers:{model}" + (f"+{adapter}" if adapter else "")
+        self.adapter = adapter
         pad = self.tok.pad_token_id
         self.pad_id = pad if pad is not None else self.tok.eos_token_id
 

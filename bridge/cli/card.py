@@ -1,0 +1,26 @@
+"""``bridge card RUN_DIR``: render a model card (README.md) from a run's training summary."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bridge.cli.common import eprint
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("card", help="write a model card (README.md) for an iterate run or a train sft output",
+                       description="Render RUN_DIR/README.md with jinja2 from the run's records: base model, data "
+                       "and bands, the rounds table, parameter counts with the trainable-share bar, pass@k with "
+                       "its setup. RUN_DIR is a `bridge iterate --run-dir` or a `bridge train sft --out` directory.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--out", metavar="FILE", help="where to write (default RUN_DIR/README.md)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bridge.train.card import CardConfig, write_card
+
+    out = write_card(CardConfig(Path(args.run_dir), Path(args.out) if args.out else None))
+    eprint(f"wrote {out}")
+    return 0
