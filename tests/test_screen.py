@@ -25,7 +25,7 @@ FRAGMENTS = [
     # how text is delimited
     "--", "-- sorry", "-- end of the instance", "/-", "-/", "/- sorry -/", "/- a /- b -/ c -/", "/-- doc -/",
     '"', '"sorry"', '"a -- b"', '"\\""', '"\\\\"', '"\\q"', 'r"\\"', 'r#"a"b"#', 's!"{x}"', 's!"{sorry}"',
-    "'", "'a'", "'\"'", "'\\''", "2'", ")'", "'\\n'", "\\",
+    "!", "?", "2!", "h!", "'", "'a'", "'\"'", "'\\''", "2'", ")'", "'\\n'", "\\",
     " ", " ", "  ", "\n", "\n  ", "\r\n", "\r", "\t", "\u00a0", "\ufeff",
 ]
 
@@ -65,6 +65,8 @@ def test_honest_proofs_take_the_fast_path(text: str) -> None:
     ('def s := s!"{by_elab pure ()}"', "eval"),
     ("open Lean in\ndef x := 0", "environment"), ("@[csimp] theorem t : True := trivial", "implemented_by"),
     ("  x := 1 --sorry\n", None), ("a <--b sorry", "lex"),
+    ("  exact 2!sorry", "sorry"), ("  exact 2?sorry", "sorry"), ("  exact 2sorry", "sorry"),  # a number, then more
+    ("  exact h!sorry", None),                              # one identifier: `!` continues a name
 ])
 def test_both_paths_give_the_same_rule(text: str, rule: str | None) -> None:
     got = screen_text(text)

@@ -268,7 +268,7 @@ def strict_cfg(tmp_path: Path, fake_cfg, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_training_proofs_are_rechecked_strictly_when_the_checker_is_there(strict_cfg, fake_cfg) -> None:
-    from bridge.train.iterate import recheck_strict, strict_status
+    from bridge.train.iterate import recheck, strict_status
 
     assert strict_status("auto", strict_cfg) == (True, None)
     ok, why = strict_status("auto", fake_cfg(sandbox=False))
@@ -279,7 +279,7 @@ def test_training_proofs_are_rechecked_strictly_when_the_checker_is_there(strict
     p = Problem("t", "train", "import Init\n", "theorem strict_t (x : Nat) : x = x := by\n")
     good = Proof("t", "t/0/0", 1, "  rfl\n```", "")
     bad = Proof("t", "t/0/1", 1, "  rfl -- STRICT_KERNEL\n```", "")
-    kept, rejected = recheck_strict([good, bad], {"t": p}, DS, strict_cfg)
+    kept, rejected = recheck([good, bad], {"t": p}, DS, strict_cfg)
     assert kept == [good] and [(r["sample_id"], r["rule"]) for r in rejected] == [("t/0/1", "kernel")]
 
 

@@ -60,6 +60,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     d = p.add_argument_group("training data")
     d.add_argument("--informal", metavar="DATA", help="informal rows (JSONL or a datasets snapshot) of "
                    "{prompt, completion, band} with band simple/intermediate/advanced, mixed in by --mix")
+    d.add_argument("--synthetic", metavar="DATA",
+                   help="verified synthetic theorems (`bridge synth`'s synthetic.jsonl) added to the lean-formalized "
+                   "band of every round's training set; decontaminated and verified again first")
     d.add_argument("--mix", default=None, metavar="BAND=W,...",
                    help="band weights in each round's training set (default lean-formalized=2,simple=1,"
                    "intermediate=1,advanced=1; all verified rows are kept and set the scale)")
@@ -111,7 +114,8 @@ def config_from(args: argparse.Namespace):  # -> IterateConfig
         split=args.split, limit=args.limit, template=args.template,
         params=SamplingParams(args.temperature, args.top_p, args.max_tokens, args.seed),
         eval=args.eval, eval_split=args.eval_split, eval_samples=args.eval_samples, eval_limit=args.eval_limit,
-        eval_base=args.eval_base, informal=args.informal, canaries=args.canaries, strict=strict,
+        eval_base=args.eval_base, informal=args.informal,
+        synthetic=args.synthetic, canaries=args.canaries, strict=strict,
         init_adapter=args.init_adapter, data=data, train=train_config_from_args(args), sampling=sampling)
 
 

@@ -115,3 +115,39 @@ def find_overlaps(problems: list[Problem], against: dict[str, list[Problem]], n:
                     out.append(Overlap(p.id, p.split, name, c.eval_id, ev_split, c.reason))
     order = {(p.split, p.id): i for i, p in enumerate(problems)}
     return sorted(out, key=lambda o: (order[(o.split, o.id)], o.against, o.against_split))
+
+
+# -- informal text ----------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[a-z0-9]+")
+TEXT_N = 13  # word n-grams, the usual length for prose (GPT-3's decontamination)
+
+
+def text_tokens(text: str) -> list[str]:
+    """Lowercased words and numbers: LaTeX markup, punctuation and Lean's doc-comment fences fall away,
+    so `$\\frac{1}{2}$` and `\\(\\frac12\\)` leave the same words."""
+    return _WORD.findall(text.lower())
+
+
+def find_text_contamination(train: Iterable[tuple[str, str]], evaluation: Iterable[Problem],
+                            n: int = TEXT_N, shortest: int = 8) -> list[Contamination]:
+    """Every ``(id, text)`` of informal training text that shares a run of ``n`` words with an evaluation
+    problem's informal statement, or holds the whole of a shorter statement (of ``shortest`` words or
+    more: below that, common phrases would match)."""
+    grams: dict[int, dict[tuple[str, ...], str]] = {}
+    for e in evaluation:
+        toks = text_tokens(e.informal_statement)
+        if len(toks) < shortest:
+            continue
+        size = min(n, len(toks))
+        for g in ngrams(toks, size):
+            grams.setdefault(size, {}).setdefault(g, e.id)
+    out = []
+    for tid, text in train:
+        toks = text_tokens(text)
+        hit = next(((size, table[g]) for size, table in sorted(grams.items(), reverse=True)
+                    for g in ngrams(toks, size) if g in table), None)
+        if hit:
+            size, eid = hit
+            out.append(Contamination(tid, eid, f"shared {size}-word run"))
+    return out

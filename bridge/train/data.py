@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bridge.data.decontam import find_contamination
+from bridge.data.decontam import find_contamination, find_text_contamination
 from bridge.data.problem import Problem
 from bridge.errors import InputError
 from bridge.jsonl import RowDecodeError, decode_row
@@ -184,6 +184,14 @@ def training_completion(fam: Family, answer: str) -> str | list[dict[str, str]]:
     return [{"role": "assistant", "content": answer}]
 
 
+def proof_completion(fam: Family, problem: Problem, proof: str) -> str:
+    """A known proof as the model's answer would hold it: the proof text for a completion-mode family
+    (it continues the statement), the whole theorem in a fenced block for a chat family."""
+    if fam.mode == "completion":
+        return proof
+    return "```lean4\n" + problem.header + problem.formal_statement + proof.rstrip("\n") + "\n```"
+
+
 def lean_rows(proofs: Iterable[Proof], problems: dict[str, Problem], fam: Family, source: str) -> list[TrainRow]:
     """Verified proofs -> rows of the lean-formalized band, prompted as ``bridge prove`` prompts."""
     return [TrainRow(render(fam, problems[p.problem_id]), training_completion(fam, p.completion), p.problem_id,
@@ -236,6 +244,21 @@ def contaminated(problems: Iterable[Problem], against: dict[str, list[Problem]],
     for name, ev in against.items():
         for c in find_contamination(ps, ev, n):
             out.append({"problem_id": c.train_id, "against": name, "against_id": c.eval_id, "reason": c.reason})
+    return out
+
+
+def _prompt_text(prompt: Prompt) -> str:
+    return prompt if isinstance(prompt, str) else "\n".join(str(m.get("content", "")) for m in prompt)
+
+
+def informal_contaminated(rows: Iterable[InformalRow], against: dict[str, list[Problem]]) -> list[dict[str, str]]:
+    """Every informal row whose problem text shares a long word run with an evaluation problem's informal
+    statement (``bridge.data.decontam.find_text_contamination``), once per evaluation set."""
+    texts = [(r.id, _prompt_text(r.prompt)) for r in rows]
+    out = []
+    for name, ev in against.items():
+        for c in find_text_contamination(texts, ev):
+            out.append({"id": c.train_id, "against": name, "against_id": c.eval_id, "reason": c.reason})
     return out
 
 
@@ -319,6 +342,42 @@ def read_informal(path: Path) -> list[InformalRow]:
     return out
 
 
+def read_synthetic(path: Path) -> list[tuple[Problem, str]]:
+    """``bridge synth``'s ``synthetic.jsonl`` (or any JSONL of problem rows with a known ``proof``):
+    (problem, proof) pairs. Every malformed row is reported as ``FILE:LINE`` and nothing is loaded."""
+    path = Path(path)
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e}", "give the synthetic.jsonl that `bridge synth` wrote") from None
+    out: list[tuple[Problem, str]] = []
+    errors: list[str] = []
+    first: dict[str, int] = {}
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = decode_row(line)
+        except RowDecodeError as e:
+            errors.append(f"{path}:{i}: {e}")
+            continue
+        if not (isinstance(row, dict) and isinstance(row.get("formal_statement"), str) and row["formal_statement"].strip()
+                and isinstance(row.get("proof"), str) and row["proof"].strip()
+                and (row.get("id") or row.get("name"))):
+            errors.append(f"{path}:{i}: needs `name` (or `id`), `formal_statement` and `proof`")
+            continue
+        problem, proof = problem_with_proof(row)
+        if problem.id in first:
+            errors.append(f"{path}:{i}: id {problem.id!r} repeats line {first[problem.id]}")
+            continue
+        first[problem.id] = i
+        out.append((problem, proof))
+    if errors:
+        raise InputError(f"{path}: {len(errors)} malformed synthetic row(s):\n  " + "\n  ".join(errors[:20]),
+                         "fix the rows (or write them again with `bridge synth`)")
+    return out
+
+
 def save_snapshot(rows: list[TrainRow], path: Path) -> None:
     """``datasets.Dataset.save_to_disk`` into ``path``, atomically: a killed run leaves no half snapshot."""
     import datasets
@@ -371,8 +430,7 @@ def rows_for_training(data: Path, fam: Family) -> Any:
                          "band": str(row.get("band") or LEAN_BAND), "source": str(row.get("source") or data.name)})
         elif isinstance(row, dict) and row.get("formal_statement") and isinstance(row.get("proof"), str):
             problem, proof = problem_with_proof(row)
-            completion = proof if fam.mode == "completion" else (
-                "```lean4\n" + problem.header + problem.formal_statement + proof.rstrip("\n") + "\n```")
+            completion = proof_completion(fam, problem, proof)
             r = lean_rows([Proof(problem.id, problem.id, 0, completion, "")], {problem.id: problem}, fam, data.name)[0]
             rows.append({"prompt": r.prompt, "completion": r.completion, "problem_id": r.problem_id,
                          "band": r.band, "source": data.name})

@@ -36,13 +36,17 @@ from bridge.train.data import (
     DataConfig,
     InformalRow,
     Proof,
+    TrainRow,
     contaminated,
+    informal_contaminated,
     informal_train_rows,
     lean_rows,
     load_against,
     mix_quota,
     pick_informal,
+    proof_completion,
     read_informal,
+    read_synthetic,
     save_snapshot,
     select_proofs,
     verified_proofs,
@@ -66,7 +70,7 @@ INTERRUPTED = 130
 ROUND = "round.json"
 # settings a resumed run must share with the run it resumes (training hyperparameters may change
 # between rounds: each round's training_summary.json records its own)
-FIXED = ("pool", "split", "limit", "model", "template", "samples", "params", "data", "informal", "eval",
+FIXED = ("pool", "split", "limit", "model", "template", "samples", "params", "data", "informal", "synthetic", "eval",
          "eval_split", "eval_samples", "eval_limit", "canaries", "init_adapter")
 
 
@@ -93,6 +97,7 @@ class IterateConfig:
     eval_limit: int | None = None
     eval_base: bool = False  # also evaluate the starting model (DIR/base-eval/)
     informal: str | None = None
+    synthetic: str | None = None  # `bridge synth` rows: verified again, then in the lean-formalized band
     canaries: int = 4
     strict: str = "auto"  # "auto": when the kernel checker is there; "require": fail without it; "off"
     init_adapter: str | None = None  # round 1 fine-tunes (and samples) from this adapter
@@ -124,14 +129,14 @@ def strict_status(strict: str, cfg: BridgeConfig) -> tuple[bool, str | None]:
     return ok, None if ok else f"the kernel checker is unavailable: {why}"
 
 
-def recheck_strict(proofs: list[Proof], problems: dict[str, Problem], fam: Family,
-                   cfg: BridgeConfig) -> tuple[list[Proof], list[dict[str, Any]]]:
-    """Check the proofs that would enter training again, with ``--strict`` (kernel replay); (kept,
-    rejected)."""
+def recheck(proofs: list[Proof], problems: dict[str, Problem], fam: Family, cfg: BridgeConfig,
+            strict: bool = True) -> tuple[list[Proof], list[dict[str, Any]]]:
+    """Check the proofs that would enter training again (with ``--strict``'s kernel replay, or the gate);
+    (kept, rejected)."""
     from bridge.verify.api import Verifier
 
     cands = [extract(fam, problems[p.problem_id], p.completion, p.sample_id) for p in proofs]
-    with Verifier(dataclasses.replace(cfg, strict=True)) as v:
+    with Verifier(dataclasses.replace(cfg, strict=strict)) as v:
         verdicts = {x.id: x for x in v.verify(cands)}
     kept, rejected = [], []
     for p in proofs:
@@ -162,6 +167,8 @@ class Iteration:
         self.eval_problems: list[Problem] = []
         self.against: dict[str, list[Problem]] = {}
         self.informal: list[InformalRow] = []
+        self.informal_dropped: list[dict[str, str]] = []
+        self.synthetic: list[tuple[Problem, str]] = []
         self.strict = (False, "not yet asked")
 
     # -- set-up -----------------------------------------------------------------------------------------
@@ -197,7 +204,13 @@ class Iteration:
         if c.eval:
             self.against[f"{c.eval}:{c.eval_split}"] = self.eval_problems
         if c.informal:
-            self.informal = read_informal(Path(c.informal))
+            every_informal = read_informal(Path(c.informal))
+            # informal rows are held out of evaluation sets too: by the words of their problems
+            self.informal_dropped = informal_contaminated(every_informal, self.against)
+            gone = {m["id"] for m in self.informal_dropped}
+            self.informal = [r for r in every_informal if r.id not in gone]
+        if c.synthetic:
+            self.synthetic = read_synthetic(Path(c.synthetic))
         if c.init_adapter and not (Path(c.init_adapter) / "adapter_config.json").is_file():
             raise InputError(f"--init-adapter {c.init_adapter}: not a peft adapter (no adapter_config.json)")
         self.strict = strict_status(c.strict, self.bcfg)
@@ -313,8 +326,10 @@ class Iteration:
         strict_used, strict_why = self.strict
         rejected: list[dict[str, Any]] = []
         if strict_used and clean:
-            clean, rejected = recheck_strict(clean, self.by_id, self.fam, self.bcfg)
+            clean, rejected = recheck(clean, self.by_id, self.fam, self.bcfg)
         lean = lean_rows(clean, self.by_id, self.fam, source=c.pool)
+        synth_rows, synth_summary = self.synthetic_rows(k, strict_used)
+        lean += synth_rows
         available: dict[str, int] = {}
         for r in self.informal:
             available[r.band] = available.get(r.band, 0) + 1
@@ -333,6 +348,8 @@ class Iteration:
                                 "dropped_proofs": len(selected) - sum(1 for p in selected if p.problem_id not in dropped),
                                 "matches": matches},
             "strict": strict_used, "strict_reason": strict_why, "strict_rejected": rejected,
+            "synthetic": synth_summary,
+            "informal_decontamination": {"dropped": len(self.informal_dropped), "matches": self.informal_dropped},
             "rows": len(rows), "bands": bands, "mix": d.mix, "informal_quota": quota,
             "informal_available": available, "build_s": time.perf_counter() - t0,
         }
@@ -340,7 +357,30 @@ class Iteration:
         save_snapshot(rows, rd / "train")
         self.log(f"round {k}: {len(proofs)} verified proofs -> {len(lean)} Lean rows ({summary['new_proofs']} new; "
                  f"{len(dropped)} statement(s) dropped by decontamination; strict: "
-                 f"{'yes' if strict_used else 'no, ' + str(strict_why)}) + {len(informal)} informal rows")
+                 f"{'yes' if strict_used else 'no, ' + str(strict_why)}) + {len(synth_rows)} synthetic + "
+                 f"{len(informal)} informal rows")
+
+    def synthetic_rows(self, k: int, strict: bool) -> tuple[list[TrainRow], dict[str, Any] | None]:
+        """``--synthetic`` rows for round ``k``'s training set (every round with ``--train-on all``, round 1
+        with ``new``): decontaminated, then verified again (kernel replay when there, else the gate: a
+        file's word is not a verdict), in the lean-formalized band."""
+        c = self.cfg
+        if not self.synthetic:
+            return [], None
+        if c.data.train_on == "new" and k != 1:
+            return [], {"source": c.synthetic, "used": False, "why": "--train-on new: in round 1 only"}
+        problems = {p.id: p for p, _ in self.synthetic}
+        matches = contaminated(problems.values(), self.against)
+        dropped = {m["problem_id"] for m in matches}
+        proofs = [Proof(p.id, f"synthetic/{p.id}", 0, proof_completion(self.fam, p, proof), "")
+                  for p, proof in self.synthetic if p.id not in dropped]
+        kept, rejected = recheck(proofs, problems, self.fam, self.bcfg, strict=strict) if proofs else ([], [])
+        source = f"synthetic:{Path(c.synthetic).name}"
+        rows = [TrainRow(r.prompt, r.completion, r.problem_id, r.band, source, r.sample_id, 0)
+                for r in lean_rows(kept, problems, self.fam, source=source)]
+        return rows, {"source": c.synthetic, "used": True, "rows_in": len(self.synthetic), "kept": len(rows),
+                      "checked": "strict" if strict else "gate", "dropped_statements": sorted(dropped),
+                      "matches": matches, "rejected": rejected}
 
     def train(self, k: int, rd: Path, init: Path | None) -> None:
         import datasets
