@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
+
+from bridge.errors import InputError
 
 
 class RowDecodeError(ValueError):
@@ -19,3 +23,23 @@ def decode_row(raw: bytes) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise RowDecodeError(f"not valid JSON ({e.msg} at column {e.colno})") from None
+
+
+def rows(lines: Iterable[bytes]) -> Iterator[tuple[int, Any, str | None]]:
+    """(line number, row, None) for each non-blank line, or (line number, None, reason) for one that
+    cannot be decoded: the callers' loops collect ``FILE:LINE: reason`` and refuse to half-load."""
+    for i, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            yield i, decode_row(raw), None
+        except RowDecodeError as e:
+            yield i, None, str(e)
+
+
+def read_lines(path: Path) -> list[bytes]:
+    """A JSONL file's lines, or an InputError that names it."""
+    try:
+        return Path(path).read_bytes().split(b"\n")
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e}") from None

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bridge import jsonl
 from bridge.data.problem import Problem
 from bridge.errors import InputError, SetupError
-from bridge.jsonl import RowDecodeError, decode_row
 from bridge.runs.store import RunStore, SampleRow, sample_id
 from bridge.verify.candidate import Candidate, from_parts, signature
 from bridge.verify.lean_text import declarations, mask
@@ -571,20 +571,12 @@ def seeds_from_run(run_dir: Path, count_fast_gate: bool) -> list[Seed]:
 def seeds_from_file(path: Path) -> list[Seed]:
     """JSONL of verified proofs: ``bridge export --proved`` rows, or problem rows with a ``proof``. A row
     carrying a verdict other than ``proved`` is left out."""
-    try:
-        raw = path.read_bytes().split(b"\n")
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e}") from None
     out: list[Seed] = []
     errors: list[str] = []
     ids: dict[str, int] = {}
-    for n, line in enumerate(raw, 1):
-        if not line.strip():
-            continue
-        try:
-            row = decode_row(line)
-        except RowDecodeError as e:
-            errors.append(f"{path}:{n}: {e}")
+    for n, row, bad in jsonl.rows(jsonl.read_lines(path)):
+        if bad:
+            errors.append(f"{path}:{n}: {bad}")
             continue
         if not isinstance(row, dict) or not isinstance(row.get("formal_statement"), str) or not isinstance(row.get("proof"), str):
             errors.append(f"{path}:{n}: needs `formal_statement` and `proof`")

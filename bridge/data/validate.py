@@ -7,9 +7,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from bridge import jsonl
 from bridge.data.problem import Problem
 from bridge.data.specs import DatasetSpec
-from bridge.jsonl import RowDecodeError, decode_row
 from bridge.verify.lean_text import mask, statement_name
 
 _HEADER_OK = re.compile(r"^\s*(import|open|set_option|universe)\b")
@@ -62,13 +62,9 @@ def parse_rows(raw_lines: list[bytes], spec: DatasetSpec) -> tuple[list[Problem]
     problems: list[Problem] = []
     errors: list[RowError] = []
     lines: list[int] = []
-    for lineno, raw in enumerate(raw_lines, 1):
-        if not raw.strip():
-            continue
-        try:
-            row = decode_row(raw)
-        except RowDecodeError as e:
-            errors.append(RowError(lineno, str(e)))
+    for lineno, row, bad in jsonl.rows(raw_lines):
+        if bad:
+            errors.append(RowError(lineno, bad))
             continue
         if not isinstance(row, dict):
             errors.append(RowError(lineno, "a row must be a JSON object"))

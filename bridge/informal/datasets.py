@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bridge import jsonl
 from bridge.data.bands import prior_band
 from bridge.data.problem import Problem
 from bridge.data.specs import DatasetSpec, generic_spec, get_spec
@@ -24,7 +25,6 @@ from bridge.data.validate import RowError
 from bridge.errors import InputError
 from bridge.informal.extract import gold_from_gsm8k, gold_from_solution
 from bridge.informal.problem import InformalProblem
-from bridge.jsonl import RowDecodeError, decode_row
 
 if TYPE_CHECKING:
     from bridge.config import BridgeConfig
@@ -120,13 +120,9 @@ def parse_informal_rows(raw_lines: Sequence[bytes], spec: DatasetSpec) -> tuple[
     problems: list[InformalProblem] = []
     errors: list[RowError] = []
     seen: dict[tuple[str, str], int] = {}
-    for lineno, raw in enumerate(raw_lines, 1):
-        if not raw.strip():
-            continue
-        try:
-            row = decode_row(raw)
-        except RowDecodeError as e:
-            errors.append(RowError(lineno, str(e)))
+    for lineno, row, bad in jsonl.rows(raw_lines):
+        if bad:
+            errors.append(RowError(lineno, bad))
             continue
         if not isinstance(row, dict):
             errors.append(RowError(lineno, "a row must be a JSON object"))

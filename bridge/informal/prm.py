@@ -23,8 +23,8 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+from bridge import jsonl
 from bridge.errors import InputError, SetupError
-from bridge.jsonl import RowDecodeError, decode_row
 
 DEFAULT_SEPARATOR = "\n"  # trl's PRMConfig.step_separator
 
@@ -153,17 +153,9 @@ class PRMTrainConfig:
 def read_step_rows(path: Path) -> list[dict[str, Any]]:
     """trl stepwise rows (what ``bridge prm labels`` writes), or FILE:LINE: reason for every bad row."""
     rows, errors = [], []
-    try:
-        lines = Path(path).read_bytes().split(b"\n")
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e}") from None
-    for i, raw in enumerate(lines, 1):
-        if not raw.strip():
-            continue
-        try:
-            row = decode_row(raw)
-        except RowDecodeError as e:
-            errors.append(f"{path}:{i}: {e}")
+    for i, row, bad in jsonl.rows(jsonl.read_lines(path)):
+        if bad:
+            errors.append(f"{path}:{i}: {bad}")
             continue
         ok = (isinstance(row, dict) and isinstance(row.get("prompt"), str) and isinstance(row.get("completions"), list)
               and isinstance(row.get("labels"), list) and len(row["completions"]) == len(row["labels"])

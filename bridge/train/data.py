@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bridge import jsonl
 from bridge.data.decontam import find_contamination, find_text_contamination
 from bridge.data.problem import Problem
 from bridge.errors import InputError
-from bridge.jsonl import RowDecodeError, decode_row
 from bridge.verify.lean_text import mask
 from bridge.verify.lexer import LexError, tokenize
 from provers.templates import Family, Prompt, render
@@ -304,17 +304,12 @@ def read_informal(path: Path) -> list[InformalRow]:
 
         raw: list[tuple[int, Any]] = list(enumerate(datasets.load_from_disk(str(path)), 1))
     else:
-        try:
-            lines = path.read_bytes().split(b"\n")
-        except OSError as e:
-            raise InputError(f"{path}: cannot read: {e}") from None
         raw, errors = [], []
-        for i, line in enumerate(lines, 1):
-            if line.strip():
-                try:
-                    raw.append((i, decode_row(line)))
-                except RowDecodeError as e:
-                    errors.append(f"{path}:{i}: {e}")
+        for i, row, bad in jsonl.rows(jsonl.read_lines(path)):
+            if bad:
+                errors.append(f"{path}:{i}: {bad}")
+            else:
+                raw.append((i, row))
         if errors:
             raise InputError("\n  ".join(errors[:20]), "fix the rows")
     out, errors = [], []
@@ -346,20 +341,12 @@ def read_synthetic(path: Path) -> list[tuple[Problem, str]]:
     """``bridge synth``'s ``synthetic.jsonl`` (or any JSONL of problem rows with a known ``proof``):
     (problem, proof) pairs. Every malformed row is reported as ``FILE:LINE`` and nothing is loaded."""
     path = Path(path)
-    try:
-        lines = path.read_bytes().split(b"\n")
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e}", "give the synthetic.jsonl that `bridge synth` wrote") from None
     out: list[tuple[Problem, str]] = []
     errors: list[str] = []
     first: dict[str, int] = {}
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = decode_row(line)
-        except RowDecodeError as e:
-            errors.append(f"{path}:{i}: {e}")
+    for i, row, bad in jsonl.rows(jsonl.read_lines(path)):
+        if bad:
+            errors.append(f"{path}:{i}: {bad}")
             continue
         if not (isinstance(row, dict) and isinstance(row.get("formal_statement"), str) and row["formal_statement"].strip()
                 and isinstance(row.get("proof"), str) and row["proof"].strip()
@@ -416,13 +403,9 @@ def rows_for_training(data: Path, fam: Family) -> Any:
     if not data.is_file():
         raise InputError(f"{data}: no such file or directory")
     rows, errors = [], []
-    for i, line in enumerate(data.read_bytes().split(b"\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            row = decode_row(line)
-        except RowDecodeError as e:
-            errors.append(f"{data}:{i}: {e}")
+    for i, row, bad in jsonl.rows(jsonl.read_lines(data)):
+        if bad:
+            errors.append(f"{data}:{i}: {bad}")
             continue
         if isinstance(row, dict) and "prompt" in row and "completion" in row:
             rows.append({"prompt": row["prompt"], "completion": row["completion"],

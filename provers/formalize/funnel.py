@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bridge import jsonl
 from bridge.data.problem import Problem
 from bridge.errors import InputError, SetupError
-from bridge.jsonl import RowDecodeError, decode_row
 from bridge.runs.store import RunStore, SampleRow, sample_id
 from bridge.verify.api import Verifier
 from provers.backends.base import Backend, Prompt, SamplingParams
@@ -254,20 +254,12 @@ class Funnel:
 def read_informal_file(path: Path) -> list[Problem]:
     """JSONL of ``{"id", "informal", "answer"?, "split"?, "source"?, "tags"?}``; every bad row is an error
     (``FILE:LINE: reason``) and nothing is half-loaded."""
-    try:
-        raw = path.read_bytes().split(b"\n")
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e}") from None
     out: list[Problem] = []
     errors: list[str] = []
     seen: dict[str, int] = {}
-    for n, line in enumerate(raw, 1):
-        if not line.strip():
-            continue
-        try:
-            row = decode_row(line)
-        except RowDecodeError as e:
-            errors.append(f"{path}:{n}: {e}")
+    for n, row, bad in jsonl.rows(jsonl.read_lines(path)):
+        if bad:
+            errors.append(f"{path}:{n}: {bad}")
             continue
         if not isinstance(row, dict):
             errors.append(f"{path}:{n}: a row must be a JSON object")
