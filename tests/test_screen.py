@@ -25,7 +25,7 @@ FRAGMENTS = [
     # how text is delimited
     "--", "-- sorry", "-- end of the instance", "/-", "-/", "/- sorry -/", "/- a /- b -/ c -/", "/-- doc -/",
     '"', '"sorry"', '"a -- b"', '"\\""', '"\\\\"', '"\\q"', 'r"\\"', 'r#"a"b"#', 's!"{x}"', 's!"{sorry}"',
-    "!", "?", "2!", "h!", "'", "'a'", "'\"'", "'\\''", "2'", ")'", "'\\n'", "\\",
+    "!", "?", "2!", "h!", "!2", "₂", "calcα", "/--/", '"a\\\n \n b"', "'", "'a'", "'\"'", "'\\''", "2'", ")'", "'\\n'", "\\",
     " ", " ", "  ", "\n", "\n  ", "\r\n", "\r", "\t", "\u00a0", "\ufeff",
 ]
 
@@ -72,6 +72,20 @@ def test_both_paths_give_the_same_rule(text: str, rule: str | None) -> None:
     got = screen_text(text)
     assert (got[0] if got else None) == rule, got
     assert passes_fast(text) == (rule is None) or not passes_fast(text)
+
+
+# found by a wider fuzz of the fast path against the exact one (each was passed by the fast path once)
+@pytest.mark.parametrize("text,rule", [
+    ("  exact -₂'\\n'", "lex"),                 # a quote after a subscript that begins no identifier
+    ("/--/\ntheorem t : True := trivial\n", "lex"),  # `/--` opens a doc comment: `-/` cannot close it there
+    ("calcα\n", "command"), ("calc₂ x\n", "command"),  # a column-0 word is read whole, non-ASCII included
+    ("  exact !2sorry", "sorry"), ("  exact ?2IO", "environment"), ("  exact !2!Lean", "environment"),
+    ('  exact "ab\\\n \n cd"', "lex"),            # a string gap holds one newline
+    ("!'a'", None), ("  exact ?'a'", None),         # a char literal after `!`/`?`: no prime, Lean decides
+])
+def test_what_the_fast_path_leaves_to_the_exact_one(text: str, rule: str | None) -> None:
+    exact = screen_exact(text)
+    assert not passes_fast(text) and (exact[0] if exact else None) == rule, exact
 
 
 @pytest.mark.parametrize("text", [

@@ -22,7 +22,15 @@ from pathlib import Path
 
 from bridge.errors import ConfigError
 from bridge.verify.candidate import Candidate
-from bridge.verify.lexer import _ID_REST, INTERPOLATION_PREFIXES, LexError, Token, tokenize, tokenize_plain
+from bridge.verify.lexer import (
+    _ID_FIRST,
+    _ID_REST,
+    INTERPOLATION_PREFIXES,
+    LexError,
+    Token,
+    tokenize,
+    tokenize_plain,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -317,8 +325,8 @@ _BAD_LEADS = (b"\xd8", b"\xdb", b"\xdc", b"\xe1", b"\xe3", b"\xed", b"\xef")
 _CUT = re.compile(
     # (each body is an unrolled loop: one way to match any text, so a failed match backtracks linearly)
     rb"--(?:(?<=[ \n(\[{,;]--)|(?<=:=--)|(?<=\A--))[^\n]*"
-    rb"|/-(?:(?<=[ \n(\[{,;]/-)|(?<=:=/-)|(?<=\A/-))[^-/]*(?:(?:-(?!/)|/(?!-))[^-/]*)*-/"
-    rb'|"(?<![r\x27#\\]")[^"\\]*(?:\\(?:[\\"\x27nt]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|\n[ \n]*)[^"\\]*)*"(?!\x27)'
+    rb"|/-(?:(?<=[ \n(\[{,;]/-)|(?<=:=/-)|(?<=\A/-))(?!-/)[^-/]*(?:(?:-(?!/)|/(?!-))[^-/]*)*-/"
+    rb'|"(?<![r\x27#\\]")[^"\\]*(?:\\(?:[\\"\x27nt]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|\n *+(?!\n))[^"\\]*)*"(?!\x27)'
     # a char literal where a token starts (not after an identifier character or a UTF-8 byte: a quote
     # after a non-ASCII character is decided below)
     rb"|\x27(?:(?<=[ \n(\[{,;]\x27)|(?<=\A\x27))(?:[^\x27\\\n\x80-\xff]|[\xc0-\xff][\x80-\xbf]+"
@@ -328,9 +336,11 @@ _CUT = re.compile(
 # word can then only look more like a trigger, never less).
 _WORD_TABLE = bytes(c if chr(c).isascii() and (chr(c).isalnum() or chr(c) in "_'!?") else 0x20 for c in range(256))
 # a word at the start of a line (column 0), or a non-ASCII character there (the exact path decides)
-_LINE_WORD = re.compile(rb"\n([A-Za-z_][A-Za-z0-9_'!?]*|[\x80-\xff])")
+_LINE_WORD = re.compile(rb"\n([A-Za-z_][A-Za-z0-9_'!?]*[\x80-\xff]?|[\x80-\xff])")
 _ASCII_ID = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_'!?")
+_ID_MASK = bytes(0x61 if c >= 0x80 or c in _ASCII_ID else 0x20 for c in range(256))
 _ID_REST_CHAR = re.compile(f"[{_ID_REST}]")
+_ID_FIRST_CHAR = re.compile(f"[{_ID_FIRST}]")
 # interpolation prefixes, cut at `[` where they have one: after them a string is code, not text
 _INTERP_WORDS = ("s!", "f!", "m!", "throwError", "throwErrorAt", "dbg_trace", "println!", "trace", "aesop_trace",
                  "aesop_trace!")
@@ -367,7 +377,7 @@ def passes_fast(text: str) -> bool:
     words = code.translate(_WORD_TABLE)
     for m in _LINE_WORD.finditer(b"\n" + code):  # a word at column 0 must begin an allowed command
         w = m.group(1)
-        if w[0] >= 0x80 or w.decode() not in _LINE_STARTS:
+        if w[-1] >= 0x80 or w.decode() not in _LINE_STARTS:
             return False
     ws = set(words.split())  # a proof repeats its words: the loop below sees each once
     triggers = _trigger_words()
@@ -377,8 +387,10 @@ def passes_fast(text: str) -> bool:
         if 0x30 <= w[0] <= 0x39:
             if not w.isdigit():
                 return False  # a number glued to more (`2sorry`, `2e5x`, `2!sorry`): Lean splits it
-        elif w[0] in b"'!?" and w.lstrip(b"'!?") in triggers:
-            return False  # a word led by quotes, `!` or `?` holds a Lean token after them (`!sorry`, `α'sorry`)
+        elif w[0] in b"'!?":  # led by quotes, `!` or `?`: Lean reads a token after them (`!sorry`, `α'sorry`)
+            rest = w.lstrip(b"'!?")
+            if rest in triggers or (rest[:1].isdigit() and not rest.isdigit()):  # (`!2sorry`)
+                return False
     return True
 
 
@@ -392,36 +404,38 @@ def _digit_quote(raw: bytes) -> bool:
     return False
 
 
-@lru_cache(maxsize=4096)
-def _is_id_rest(char: bytes) -> bool:
-    """Whether this (UTF-8) character may continue a Lean identifier; a proof uses few of them, often."""
-    return bool(_ID_REST_CHAR.match(char.decode("utf-8", "replace")))
-
-
 def _quotes_are_primes(code: bytes) -> bool:
-    """Every quote left in the code (char literals were cut) must be a prime inside an identifier."""
+    """Every quote left in the code (char literals were cut) must be a prime inside an identifier: the
+    run of identifier characters before it must begin with an identifier start (a letter, `_`, a
+    letter-like symbol), not a digit, `!`, `?`, a quote or a subscript (`!'a'`, `2'`, `₂'` are symbols and
+    char literals to Lean, which the exact path reads)."""
     k = code.find(b"'")
+    if k < 0:
+        return True
+    mask = code.translate(_ID_MASK)  # ASCII identifier characters and every non-ASCII byte -> "a"
     while k >= 0:
-        if k == 0:
+        start = mask.rfind(b" ", 0, k) + 1  # (a run never splits a UTF-8 character: it ends at ASCII)
+        run = code[start:k]
+        if not run:
             return False
-        prev = code[k - 1]
-        if prev >= 0x80:  # the character before is non-ASCII: a prime only after an identifier character
-            j = k - 1
-            while j > 0 and 0x80 <= code[j] <= 0xBF:
-                j -= 1
-            if not _is_id_rest(code[j:k]):
+        if run.isascii():
+            c = run[0]
+            if not (0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A or c == 0x5F):
                 return False
-        elif prev in _ASCII_ID:
-            if 0x30 <= prev <= 0x39:  # after a digit: inside a name only if the run starts with a letter
-                j = k - 1
-                while j >= 0 and code[j] in _ASCII_ID:
-                    j -= 1
-                if not (chr(code[j + 1]).isalpha() or code[j + 1] == 0x5F):
-                    return False
-        else:
-            return False  # a quote where a token starts that is no char literal: Lean errors there
+        elif not _ends_in_identifier(run):
+            return False
         k = code.find(b"'", k + 1)
     return True
+
+
+@lru_cache(maxsize=4096)
+def _ends_in_identifier(run: bytes) -> bool:
+    """Whether the identifier characters at the end of ``run`` begin with an identifier start."""
+    text = run.decode("utf-8", "replace")
+    i = len(text)
+    while i > 0 and _ID_REST_CHAR.match(text[i - 1]):
+        i -= 1
+    return i < len(text) and _ID_FIRST_CHAR.match(text[i]) is not None
 
 
 def screen_text(text: str, options: frozenset[str] = frozenset()) -> tuple[str, str, int, str] | None:
