@@ -25,7 +25,7 @@ FRAGMENTS = [
     # how text is delimited
     "--", "-- sorry", "-- end of the instance", "/-", "-/", "/- sorry -/", "/- a /- b -/ c -/", "/-- doc -/",
     '"', '"sorry"', '"a -- b"', '"\\""', '"\\\\"', '"\\q"', 'r"\\"', 'r#"a"b"#', 's!"{x}"', 's!"{sorry}"',
-    "!", "?", "2!", "h!", "!2", "₂", "calcα", "/--/", '"a\\\n \n b"', "'", "'a'", "'\"'", "'\\''", "2'", ")'", "'\\n'", "\\",
+    "!", "?", "2!", "h!", "!2", "₂", "calcα", "calc.x", "/--/", '"a\\\n \n b"', "'", "'a'", "'\"'", "'\\''", "2'", ")'", "'\\n'", "\\",
     " ", " ", "  ", "\n", "\n  ", "\r\n", "\r", "\t", "\u00a0", "\ufeff",
 ]
 
@@ -74,11 +74,31 @@ def test_both_paths_give_the_same_rule(text: str, rule: str | None) -> None:
     assert passes_fast(text) == (rule is None) or not passes_fast(text)
 
 
+# what a wider fuzz adds to FRAGMENTS: names, symbols, literals and escapes glued every way
+WIDER = ["«", "»", "«sorry»", 'r#"', '"#', 's!"{', '}"', 'm!"', "\\", "'\\x41'", "'\\u0041'", "0b", "0o", "1.5", ".", "..",
+         "α'", "h₁'", "x'", "''", "!", "?", "?_", "2", "e", "x", "_", "Lean", "IO", "by_elab", "run_tac", "#eval", "@[", "]",
+         "⟨", "⟩", "/--", ":=", "theorem", "def", "in", "end", "calc", "ℝ", "₂", "ᵢ", "λ", "Π", "\\n", "\\\n", "\\\n  ",
+         "`(", "``", "@", "¬", "→", "x.1", "1e", "0x", "2_000", "!sorry", "?sorry", "2!", "2_", "h!", "/", "-"]
+
+
+def test_a_wide_seeded_fuzz_finds_no_difference() -> None:
+    import random
+
+    rng = random.Random(20261202)
+    alphabet = FRAGMENTS + WIDER
+    for _ in range(60_000):
+        text = "".join(rng.choice(alphabet) + rng.choice(["", "", "", " ", "\n"]) for _ in range(rng.randint(1, 10)))
+        if passes_fast(text):
+            exact = screen_exact(text)
+            assert exact is None or (exact[0] == "lex" and _NUMBER_ERROR in exact[1]), (text, exact)
+
+
 # found by a wider fuzz of the fast path against the exact one (each was passed by the fast path once)
 @pytest.mark.parametrize("text,rule", [
     ("  exact -₂'\\n'", "lex"),                 # a quote after a subscript that begins no identifier
     ("/--/\ntheorem t : True := trivial\n", "lex"),  # `/--` opens a doc comment: `-/` cannot close it there
     ("calcα\n", "command"), ("calc₂ x\n", "command"),  # a column-0 word is read whole, non-ASCII included
+    ("calc.x\n", "command"), ("theorem.fun x => x", "command"),  # and dotted
     ("  exact !2sorry", "sorry"), ("  exact ?2IO", "environment"), ("  exact !2!Lean", "environment"),
     ('  exact "ab\\\n \n cd"', "lex"),            # a string gap holds one newline
     ("!'a'", None), ("  exact ?'a'", None),         # a char literal after `!`/`?`: no prime, Lean decides

@@ -335,8 +335,9 @@ _CUT = re.compile(
 # Lean's ASCII identifier characters stay, everything else becomes a space (non-ASCII letters too: a
 # word can then only look more like a trigger, never less).
 _WORD_TABLE = bytes(c if chr(c).isascii() and (chr(c).isalnum() or chr(c) in "_'!?") else 0x20 for c in range(256))
-# a word at the start of a line (column 0), or a non-ASCII character there (the exact path decides)
-_LINE_WORD = re.compile(rb"\n([A-Za-z_][A-Za-z0-9_'!?]*[\x80-\xff]?|[\x80-\xff])")
+# a word at the start of a line (column 0), or a non-ASCII character there; a word glued to a non-ASCII
+# character or a dot (`calcα`, `calc.x`: one identifier to Lean) goes the exact way
+_LINE_WORD = re.compile(rb"\n([A-Za-z_][A-Za-z0-9_'!?]*[.\x80-\xff]?|[\x80-\xff])")
 _ASCII_ID = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_'!?")
 _ID_MASK = bytes(0x61 if c >= 0x80 or c in _ASCII_ID else 0x20 for c in range(256))
 _ID_REST_CHAR = re.compile(f"[{_ID_REST}]")
@@ -377,7 +378,7 @@ def passes_fast(text: str) -> bool:
     words = code.translate(_WORD_TABLE)
     for m in _LINE_WORD.finditer(b"\n" + code):  # a word at column 0 must begin an allowed command
         w = m.group(1)
-        if w[-1] >= 0x80 or w.decode() not in _LINE_STARTS:
+        if w[-1] >= 0x80 or w[-1] == 0x2E or w.decode() not in _LINE_STARTS:
             return False
     ws = set(words.split())  # a proof repeats its words: the loop below sees each once
     triggers = _trigger_words()
