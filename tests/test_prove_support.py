@@ -3,14 +3,12 @@ deepseek-v1.5 template), and the helpers those tests share; the one test here ch
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import re
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -19,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import ROOT
+from tests.fakes.json_server import JsonServer
 
 _NAME = re.compile(r"theorem\s+(\S+)")
 
@@ -44,44 +43,28 @@ class FakeEndpoint:
     requests: list[Request] = field(default_factory=list)
 
     def __enter__(self) -> FakeEndpoint:
-        me = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                names = _NAME.findall(body.get("prompt", ""))
-                req = Request(time.time(), None, names[-1] if names else "", body["n"], body["model"], body.get("seed"))
-                me.requests.append(req)
-                time.sleep(me.delay)
-                k = len(me.requests)  # in the comment: no two answers are the same text (no dedupe)
-                choices = [{"index": i, "text": f"  {me.proof(req.name, i)} -- r{k} {i}\n```"}
-                           for i in range(body["n"])]
-                out: dict[str, Any] = {"choices": choices}
-                if me.served:
-                    out["model"] = me.served
-                data = json.dumps(out).encode()
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                    req.answered = time.time()
-                except OSError:  # the client went away (a stopped run)
-                    pass
-
-            def log_message(self, *a: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self._http = JsonServer(self._post)
+        self.url = self._http.start()
         return self
 
+    def _post(self, path: str, body: dict[str, Any]) -> tuple[dict[str, Any], Callable[[], None]]:
+        names = _NAME.findall(body.get("prompt", ""))
+        req = Request(time.time(), None, names[-1] if names else "", body["n"], body["model"], body.get("seed"))
+        self.requests.append(req)
+        time.sleep(self.delay)
+        k = len(self.requests)  # in the comment: no two answers are the same text (no dedupe)
+        choices = [{"index": i, "text": f"  {self.proof(req.name, i)} -- r{k} {i}\n```"} for i in range(body["n"])]
+        out: dict[str, Any] = {"choices": choices}
+        if self.served:
+            out["model"] = self.served
+
+        def sent() -> None:
+            req.answered = time.time()
+
+        return out, sent
+
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._http.stop()
 
     def asked(self) -> int:
         """Samples asked for so far."""

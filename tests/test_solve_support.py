@@ -4,15 +4,15 @@ fixtures, and the helpers those tests share; the one test here checks the stand-
 from __future__ import annotations
 
 import argparse
-import http.server
 import json
 import re
-import threading
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.fakes.json_server import JsonServer
 
 _TAG = re.compile(r"\[(P\d+)\]")
 
@@ -34,35 +34,20 @@ class PlannedEndpoint:
     asked: list[Asked] = field(default_factory=list)
 
     def __enter__(self) -> PlannedEndpoint:
-        me = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                me.asked.append(Asked(body.get("prompt", ""), body["n"], body.get("seed")))
-                out: dict[str, Any] = {"choices": [{"index": i, "text": me.answer(body.get("prompt", ""), i)}
-                                                   for i in range(body["n"])]}
-                if me.served:
-                    out["model"] = me.served
-                data = json.dumps(out).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *a: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self._http = JsonServer(self._post)
+        self.url = self._http.start()
         return self
 
+    def _post(self, path: str, body: dict[str, Any]) -> tuple[dict[str, Any], None]:
+        self.asked.append(Asked(body.get("prompt", ""), body["n"], body.get("seed")))
+        out: dict[str, Any] = {"choices": [{"index": i, "text": self.answer(body.get("prompt", ""), i)}
+                                           for i in range(body["n"])]}
+        if self.served:
+            out["model"] = self.served
+        return out, None
+
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._http.stop()
 
 
 def tag(prompt: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 from bridge.cli.common import add_config_flags, config_from_args, table
 from bridge.config import BridgeConfig
+from bridge.lean.procs import first_line
 from bridge.lean.project import REPO_ROOT, find_project
 from bridge.lean.sandbox import explain_failure, sandbox_available
 from bridge.lean.sandbox import protections as sandbox_protections
@@ -44,18 +45,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="run the adversarial corpus through the real gate on this installation (needs Lean)")
     add_config_flags(p)
     p.set_defaults(func=run)
-
-
-def _version(argv: list[str], cwd: Path | None = None) -> str | None:
-    exe = shutil.which(argv[0])
-    if exe is None:
-        return None
-    try:
-        r = subprocess.run([exe, *argv[1:]], capture_output=True, text=True, timeout=60, cwd=cwd)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"error: {e}"
-    out = (r.stdout or r.stderr).strip().splitlines()
-    return out[0] if out else f"exit {r.returncode}"
 
 
 def _gpus() -> str:
@@ -95,9 +84,9 @@ def collect(cfg: BridgeConfig) -> dict[str, Any]:
         project_error = str(e)
     # elan picks the toolchain from the directory's lean-toolchain: ask in the project's directory
     where = project.path if project is not None else None
-    lean = _version(["lean", "--version"], cwd=where)
-    lake = _version(["lake", "--version"], cwd=where)
-    elan = _version(["elan", "--version"])
+    lean = first_line(["lean", "--version"], cwd=where)
+    lake = first_line(["lake", "--version"], cwd=where)
+    elan = first_line(["elan", "--version"])
     add("elan", elan, elan is not None, "" if elan else "install elan, then `bridge setup`")
     want = project.lean_version if project is not None else None
     lean_ok, lean_note = lean_matches(lean, want)

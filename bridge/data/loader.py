@@ -10,11 +10,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from bridge import jsonl
 from bridge.config import BridgeConfig
 from bridge.data.bands import apply_bands
 from bridge.data.problem import Problem
 from bridge.data.specs import DATASETS_DIR, DatasetSpec, generic_spec, get_spec, spec_for_file
-from bridge.data.validate import parse_rows
+from bridge.data.validate import parse_rows, refuse_bad_rows
 from bridge.errors import InputError
 
 
@@ -93,16 +94,8 @@ def resolve(spec: DatasetSpec, cfg: BridgeConfig, path: str | Path | None = None
 
 def read_problems(path: Path, spec: DatasetSpec) -> list[Problem]:
     """Every problem of a file, or InputError listing the bad rows as FILE:LINE: reason (never half-loads)."""
-    try:
-        raw = path.read_bytes().split(b"\n")
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e}") from None
-    problems, errors = parse_rows(raw, spec)
-    if errors:
-        shown = "\n  ".join(e.format(path) for e in errors[:20])
-        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
-        raise InputError(f"{path}: {len(errors)} malformed row(s); nothing was loaded:\n  {shown}{more}",
-                         f"fix the rows (`bridge data check {path}` lists them all)")
+    problems, errors = parse_rows(jsonl.read_lines(path), spec)
+    refuse_bad_rows(path, errors, f"fix the rows (`bridge data check {path}` lists them all)")
     return problems
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from bridge import jsonl
 from bridge.data.problem import Problem
 from bridge.data.specs import DatasetSpec
+from bridge.errors import InputError
 from bridge.verify.lean_text import mask, statement_name
 
 _HEADER_OK = re.compile(r"^\s*(import|open|set_option|universe)\b")
@@ -24,6 +25,14 @@ class RowError:
 
     def format(self, path: object) -> str:
         return f"{path}:{self.line}: {self.reason}"
+
+
+def refuse_bad_rows(path: object, errors: list[RowError], next_step: str) -> None:
+    """A file with any bad row loads nothing: InputError listing them (the first 20) as FILE:LINE: reason."""
+    if errors:
+        shown = "\n  ".join(e.format(path) for e in errors[:20])
+        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+        raise InputError(f"{path}: {len(errors)} malformed row(s); nothing was loaded:\n  {shown}{more}", next_step)
 
 
 def check_statement(statement: str) -> str | None:

@@ -21,7 +21,7 @@ from bridge import jsonl
 from bridge.data.bands import prior_band
 from bridge.data.problem import Problem
 from bridge.data.specs import DatasetSpec, generic_spec, get_spec
-from bridge.data.validate import RowError
+from bridge.data.validate import RowError, refuse_bad_rows
 from bridge.errors import InputError
 from bridge.informal.extract import gold_from_gsm8k, gold_from_solution
 from bridge.informal.problem import InformalProblem
@@ -154,17 +154,9 @@ def informal_spec(name_or_path: str) -> tuple[DatasetSpec, Path | None]:
 
 
 def read_informal_file(path: Path, spec: DatasetSpec) -> list[InformalProblem]:
-    try:
-        raw = path.read_bytes().split(b"\n")
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e}") from None
-    problems, errors = parse_informal_rows(raw, spec)
-    if errors:
-        shown = "\n  ".join(e.format(path) for e in errors[:20])
-        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
-        raise InputError(f"{path}: {len(errors)} malformed row(s); nothing was loaded:\n  {shown}{more}",
-                         "fix the rows; each needs a problem and a gold answer (`answer`, or a \\boxed{} in "
-                         "`solution`)")
+    problems, errors = parse_informal_rows(jsonl.read_lines(path), spec)
+    refuse_bad_rows(path, errors, "fix the rows; each needs a problem and a gold answer (`answer`, or a \\boxed{} "
+                    "in `solution`)")
     return problems
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import jinja2
 
 from bridge.errors import ConfigError
+from provers.templates import by_model
 
 HERE = Path(__file__).resolve().parent / "templates"
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE)), keep_trailing_newline=True,
@@ -35,15 +36,7 @@ DEFAULT_FAMILY = "qwen25-math"
 
 
 def family_for(model: str, template: str | None = None) -> SolverFamily:
-    if template:
-        if template not in FAMILIES:
-            raise ConfigError(f"unknown solver template {template!r}", f"choose one of: {', '.join(FAMILIES)}")
-        return FAMILIES[template]
-    low = model.lower()
-    for fam in FAMILIES.values():
-        if any(p in low for p in fam.model_patterns):
-            return fam
-    return FAMILIES[DEFAULT_FAMILY]
+    return by_model(FAMILIES, model, template, DEFAULT_FAMILY, "solver template")
 
 
 def render(fam: SolverFamily, mode: str, problem: str) -> str:

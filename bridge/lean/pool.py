@@ -16,7 +16,7 @@ import collections
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +83,23 @@ class PoolLimits:
 KEEP, RECYCLE, RETRY = "keep", "recycle", "retry"
 
 
+def worth_joining(header: str, waiting: int, loaded: int, header_costs: Mapping[str, float], job_cost: float,
+                  jobs_timed: int) -> bool:
+    """Whether ``waiting`` jobs of ``header``, shared with the ``loaded`` workers that have it, are worth more
+    than elaborating it once more (the local scheduler's rule, and the Ray driver's)."""
+    cost = header_costs.get(header)
+    if cost is None and header_costs:  # still elaborating on its owner: headers cost alike
+        cost = sum(header_costs.values()) / len(header_costs)
+    if cost is None or jobs_timed == 0:
+        return waiting > 4 * loaded  # nothing measured yet: only a clearly long queue
+    return waiting * job_cost / (loaded + 1) > cost
+
+
+def job_average(average: float, n: int, job_s: float) -> float:
+    """The seconds-per-job average after its ``n``-th measurement (a moving average over the last ~20)."""
+    return average + (job_s - average) / min(n, 20)
+
+
 class _Scheduler:
     """Bounded queue of jobs grouped by header.
 
@@ -137,14 +154,7 @@ class _Scheduler:
             return jobs
 
     def _worth_joining(self, h: str) -> bool:
-        q = len(self.queues[h])
-        w = self.loaded[h]
-        cost = self.header_cost.get(h)
-        if cost is None and self.header_cost:  # still elaborating on its owner: headers cost alike
-            cost = sum(self.header_cost.values()) / len(self.header_cost)
-        if cost is None or self.jobs_timed == 0:
-            return q > 4 * w  # nothing measured yet: only a clearly long queue
-        return q * self.job_cost / (w + 1) > cost
+        return worth_joining(h, len(self.queues[h]), self.loaded[h], self.header_cost, self.job_cost, self.jobs_timed)
 
     def _choose(self, mine: set[str]) -> str | None:
         waiting = [h for h, q in self.queues.items() if q]
@@ -199,7 +209,7 @@ class _Scheduler:
                 self.header_cost[header] = header_s
             if job_s is not None:
                 self.jobs_timed += 1
-                self.job_cost += (job_s - self.job_cost) / min(self.jobs_timed, 20)
+                self.job_cost = job_average(self.job_cost, self.jobs_timed, job_s)
 
 
 class _Worker:

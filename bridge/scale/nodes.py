@@ -12,13 +12,13 @@ import platform
 import shlex
 import shutil
 import socket
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.config import BridgeConfig
 from bridge.errors import SetupError
+from bridge.lean.procs import first_line
 
 
 @dataclass(frozen=True)
@@ -50,18 +50,6 @@ class NodeReport:
     why: str  # why it is not used ("" when it is)
 
 
-def _first_line(argv: list[str], cwd: str | None) -> str | None:
-    exe = shutil.which(argv[0])
-    if exe is None:
-        return None
-    try:
-        r = subprocess.run([exe, *argv[1:]], capture_output=True, text=True, timeout=60, cwd=cwd)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"error: {e}"
-    out = (r.stdout or r.stderr).strip().splitlines()
-    return out[0] if out else f"exit {r.returncode}"
-
-
 def probe_here(cfg: BridgeConfig) -> NodeFacts:
     """Run on the node itself: its toolchain, project, bubblewrap. Never raises (a fact says what failed)."""
     import bridge
@@ -90,7 +78,7 @@ def probe_here(cfg: BridgeConfig) -> NodeFacts:
             f"{argv[0] if argv else '(empty)'} (--repl-cmd) is not found here"
     else:
         where = str(project.path) if facts.get("project") else None
-        lean = _first_line(["lean", "--version"], where)
+        lean = first_line(["lean", "--version"], where)
         facts["toolchain"] = lean
         facts["toolchain_note"] = "" if lean else "no `lean` on PATH: install elan, then `bridge setup`"
         if lean and project is not None and facts.get("project"):

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from bridge.lean.pool import PoolLimits
+from bridge.lean.pool import PoolLimits, job_average
+from bridge.lean.pool import worth_joining as pool_rule
 
 # -- header affinity ----------------------------------------------------------------------------------
 
@@ -32,19 +33,14 @@ def timed(costs: Costs, header: str | None, header_s: float | None, job_s: float
         out.header[header] = header_s
     if job_s is not None:
         out.jobs_timed += 1
-        out.job += (job_s - out.job) / min(out.jobs_timed, 20)
+        out.job = job_average(out.job, out.jobs_timed, job_s)
     return out
 
 
 def worth_joining(header: str, waiting: int, loaded: int, costs: Costs) -> bool:
     """Whether the work waiting for ``header``, shared with the ``loaded`` actors that have it, is worth
     more than elaborating it once more (``_Scheduler._worth_joining`` of the local pool)."""
-    cost = costs.header.get(header)
-    if cost is None and costs.header:  # still elaborating on its owner: headers cost alike
-        cost = sum(costs.header.values()) / len(costs.header)
-    if cost is None or costs.jobs_timed == 0:
-        return waiting > 4 * loaded  # nothing measured yet: only a clearly long queue
-    return waiting * costs.job / (loaded + 1) > cost
+    return pool_rule(header, waiting, loaded, costs.header, costs.job, costs.jobs_timed)
 
 
 def choose_header(mine: set[str], waiting: Mapping[str, int], loaded: Mapping[str, int],

@@ -15,10 +15,10 @@ from typing import Any
 
 import jinja2
 
-from bridge.errors import ConfigError
 from bridge.verify.candidate import split_header
 from bridge.verify.lean_text import declarations, mask, top_level_assign
 from provers.backends.base import Prompt, SamplingParams
+from provers.templates import by_model
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "formalize"
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), keep_trailing_newline=True,
@@ -66,15 +66,7 @@ DEFAULT_FORMALIZER = "goedel-formalizer-v2"  # a chat prompt: what an unknown in
 
 
 def formalizer_for(model: str, template: str | None = None) -> Formalizer:
-    if template:
-        if template not in FORMALIZERS:
-            raise ConfigError(f"unknown formalizer template {template!r}", f"choose one of: {', '.join(FORMALIZERS)}")
-        return FORMALIZERS[template]
-    low = model.lower()
-    for f in FORMALIZERS.values():
-        if any(p in low for p in f.model_patterns):
-            return f
-    return FORMALIZERS[DEFAULT_FORMALIZER]
+    return by_model(FORMALIZERS, model, template, DEFAULT_FORMALIZER, "formalizer template")
 
 
 def _blocks(file: str, ctx: dict[str, Any]) -> dict[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import jinja2
 
@@ -45,16 +45,30 @@ FAMILIES = {
 }
 
 
-def family_for(model: str, template: str | None = None) -> Family:
+class _ByModel(Protocol):
+    model_patterns: tuple[str, ...]
+
+
+T = TypeVar("T", bound=_ByModel)
+
+
+def by_model(table: dict[str, T], model: str, template: str | None, default: str, what: str = "template") -> T:
+    """``table[template]`` when a template is named (an unknown one is a ConfigError), else the first entry
+    one of whose ``model_patterns`` the model's name holds, else ``table[default]``: how prover templates,
+    formalizers and solver families are chosen."""
     if template:
-        if template not in FAMILIES:
-            raise ConfigError(f"unknown template {template!r}", f"choose one of: {', '.join(FAMILIES)}")
-        return FAMILIES[template]
+        if template not in table:
+            raise ConfigError(f"unknown {what} {template!r}", f"choose one of: {', '.join(table)}")
+        return table[template]
     low = model.lower()
-    for fam in FAMILIES.values():
-        if any(p in low for p in fam.model_patterns):
-            return fam
-    return FAMILIES["deepseek-v1.5"]
+    for entry in table.values():
+        if any(p in low for p in entry.model_patterns):
+            return entry
+    return table[default]
+
+
+def family_for(model: str, template: str | None = None) -> Family:
+    return by_model(FAMILIES, model, template, "deepseek-v1.5")
 
 
 def _vars(problem: Problem, **extra: Any) -> dict[str, Any]:

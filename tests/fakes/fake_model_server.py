@@ -5,12 +5,11 @@ the request's ``seed`` too, so a stand-in can tell a request for more samples fr
 
 from __future__ import annotations
 
-import http.server
-import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from tests.fakes.json_server import JsonServer
 
 
 @dataclass
@@ -29,40 +28,21 @@ class FakeModelServer:
     requests: list[Asked] = field(default_factory=list)
 
     def __enter__(self) -> FakeModelServer:
-        me = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                chat = self.path.endswith("/chat/completions")
-                prompt = ("\n\n".join(m["content"] for m in body["messages"]) if chat else body["prompt"])
-                me.requests.append(Asked(self.path, prompt, body["n"], body["model"], body))
-                texts = [me.respond(prompt, i, int(body.get("seed") or 0)) for i in range(body["n"])]
-                choices = [{"index": i, "message": {"role": "assistant", "content": t}} if chat else {"index": i, "text": t}
-                           for i, t in enumerate(texts)]
-                out: dict[str, Any] = {"choices": choices, "model": me.served or body["model"]}
-                data = json.dumps(out).encode()
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except OSError:  # the client went away (a killed run)
-                    pass
-
-            def log_message(self, *a: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self._http = JsonServer(self._post)
+        self.url = self._http.start()
         return self
 
+    def _post(self, path: str, body: dict[str, Any]) -> tuple[dict[str, Any], None]:
+        chat = path.endswith("/chat/completions")
+        prompt = ("\n\n".join(m["content"] for m in body["messages"]) if chat else body["prompt"])
+        self.requests.append(Asked(path, prompt, body["n"], body["model"], body))
+        texts = [self.respond(prompt, i, int(body.get("seed") or 0)) for i in range(body["n"])]
+        choices = [{"index": i, "message": {"role": "assistant", "content": t}} if chat else {"index": i, "text": t}
+                   for i, t in enumerate(texts)]
+        return {"choices": choices, "model": self.served or body["model"]}, None
+
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._http.stop()
 
     def asked(self, needle: str) -> int:
         """Choices asked for by requests whose prompt contains ``needle``."""
