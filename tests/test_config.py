@@ -73,8 +73,8 @@ def test_invalid_toml_is_named(tmp_path: Path) -> None:
     assert str(p) in str(e.value)
 
 
-def test_readme_config_example_is_valid(tmp_path: Path) -> None:
-    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+def test_documented_config_example_is_valid(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[1] / "docs" / "configuration.md").read_text(encoding="utf-8")
     block = readme.split("```toml\n", 1)[1].split("```", 1)[0]
     cfg = load_config(write(tmp_path, block), environ={})
     assert cfg.workers == 8 and cfg.max_heartbeats == 400000
