@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge import jsonl
+from bridge.data.decontam import NGRAM
 from bridge.data.problem import Problem
 from bridge.errors import InputError, SetupError
 from bridge.runs.store import RunStore, SampleRow, sample_id
@@ -647,7 +648,7 @@ class Synth:
     verifier (a context manager); every verdict is stored, so a rerun verifies only what is missing."""
 
     def __init__(self, run_dir: Path, store: RunStore, methods: tuple[str, ...], make_verifier: Callable[[bool], Any],
-                 against: dict[str, list[Problem]], ngram: int = 20, strict: tuple[bool, str | None] = (False, None),
+                 against: dict[str, list[Problem]], ngram: int = NGRAM, strict: tuple[bool, str | None] = (False, None),
                  count_fast_gate: bool = False, conjecture: ConjectureSettings | None = None,
                  conjecturer: Backend | None = None, prover: tuple[Backend, Any] | None = None,
                  log: Callable[[str], None] | None = None):
@@ -669,6 +670,7 @@ class Synth:
         self._stoppers: list[Callable[[], None]] = []
         self.skips: list[Skip] = []
         self.conjecture_report: dict[str, Any] = {}
+        self._conjecture_contaminated: list[dict[str, Any]] = []
 
     def stop(self) -> None:
         self.stopped = True
@@ -797,6 +799,12 @@ class Synth:
             alive = [(r, s) for r, s in rows if all(decided.get(r.id, {}).get(st) is not None and
                                                      decided[r.id][st].passed
                                                      for st in ("well_formed", "unique", "uncontaminated", "elaborates"))]
+            self._conjecture_contaminated = [
+                {"id": r.id, "method": "conjecture", "against": res["uncontaminated"].data.get("against"),
+                 "against_id": res["uncontaminated"].data.get("against_id"), "reason": res["uncontaminated"].reason,
+                 "score": res["uncontaminated"].data.get("score")}
+                for r, _ in rows if (res := decided.get(r.id, {})).get("uncontaminated") is not None
+                and not res["uncontaminated"].passed]
             stage_counts = {st: {"entered": sum(1 for r, _ in rows if st in decided.get(r.id, {})),
                                  "passed": sum(1 for r, _ in rows if st in decided.get(r.id, {}) and decided[r.id][st].passed)}
                             for st in ("well_formed", "unique", "uncontaminated", "elaborates")}
@@ -854,6 +862,7 @@ class Synth:
                     "conjecture": r.id, "pass_rate": c / n, "samples": n, "proved": c, "proof_sample": sid,
                     "window": list(cs.window), "lemma": cs.lemma}))
         self.conjecture_report = {"generated": generated, "stages": stage_counts, "attempted": len(problems),
+                                  "decontaminated": self._conjecture_contaminated,
                                   "measured": len(rates), "in_window": len(items), "window": list(cs.window),
                                   "samples": cs.samples, "pass_rates": rates}
         return items
@@ -900,7 +909,19 @@ def build_report(seeds: list[Seed], out: dict[str, Any], skips: list[Skip], stri
     return {"kind": "synth", **meta, "seeds": len(seeds), "proposed": len(items), "kept": len(kept),
             "items_per_proof": len(kept) / len(seeds) if seeds else None, "strict": strict[0],
             "strict_reason": strict[1], "by_method": by_method, "by_source": sources, "conjecture": conjecture or None,
+            "decontaminated": decontaminated(items, dropped) + list((conjecture or {}).get("decontaminated", [])),
             "skipped": [dataclasses.asdict(s) for s in skips[:200]]}
+
+
+def decontaminated(items: list[SynthItem], dropped: dict[str, StageResult]) -> list[dict[str, Any]]:
+    """Every item dropped by decontamination, with the evaluation problem it matched and why (pure)."""
+    out = []
+    for it in items:
+        r = dropped.get(it.id)
+        if r is not None and r.stage == "uncontaminated":
+            out.append({"id": it.id, "method": it.method, "against": r.data.get("against"),
+                        "against_id": r.data.get("against_id"), "reason": r.reason, "score": r.data.get("score")})
+    return out
 
 
 def markdown(report: dict[str, Any]) -> str:

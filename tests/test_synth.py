@@ -219,8 +219,7 @@ def test_have_lift_from_a_run_every_item_verified_a_rejected_one_dropped(tmp_pat
     # the stand-in refuses the have-lift over too few hypotheses, as Lean's linarith would
     repl = repl_cmd(FORMAL_FAKE_REJECT=r"amc_have_h2_1 \(x y : ℝ\) :\n")
     out = tmp_path / "synth"
-    # --ngram 60: only a statement equal up to names matches (the lifts share long n-grams with each other)
-    argv = synth_argv(run, out, "have-lift", "--ngram", "60", repl=repl)
+    argv = synth_argv(run, out, "have-lift", repl=repl)
     argv[argv.index("none")] = str(ev)
     assert run_synth(argv) == 0
     rows = out_rows(out / "synthetic.jsonl")
@@ -239,6 +238,9 @@ def test_have_lift_from_a_run_every_item_verified_a_rejected_one_dropped(tmp_pat
     assert hl["proposed"] == 6 and hl["kept"] == 1
     assert hl["dropped"]["duplicate"] == 3 and hl["dropped"][f"contaminated: {ev}"] == 1 and hl["dropped"]["failed"] == 1
     assert report["strict"] is False and "unavailable" in report["strict_reason"]
+    # the dropped item is listed with the evaluation problem it matched, and why
+    assert [(d["id"], d["against"], d["against_id"]) for d in report["decontaminated"]] == [("amc/0/0~have0", str(ev), "e")]
+    assert "same statement (canonical form)" in report["decontaminated"][0]["reason"]
     assert "| have-lift | 6 |" in (out / "report.md").read_text()
     # what it wrote is a dataset `bridge prove` reads and `bridge train sft` trains on (lean-formalized)
     from bridge.config import load_config

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bridge.cli.common import add_config_flags, config_from_args, eprint
 from bridge.cli.signals import INTERRUPTED, stop_on_signals
+from bridge.data.decontam import NGRAM
 from bridge.errors import InputError
 
 DEFAULT_MODEL = "Goedel-LM/Goedel-Formalizer-V2-8B"
@@ -70,7 +71,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--decontam", default=DEFAULT_DECONTAM, metavar="SETS",
                    help="evaluation sets (NAME, NAME:SPLIT or a JSONL file, comma-separated; `none` for none) no "
                    f"survivor may match (default {DEFAULT_DECONTAM}); a set that cannot be loaded is an error")
-    f.add_argument("--ngram", type=int, default=20, help="shared n-gram length that counts as a match (default 20)")
+    f.add_argument("--ngram", type=int, default=NGRAM, metavar="N",
+                   help=f"n-gram length of decontamination's near-duplicate score (default {NGRAM}; "
+                   "docs/decontamination.md)")
     p.add_argument("-o", "--output", metavar="FILE", help="the survivors' JSONL (default RUN_DIR/formalized.jsonl)")
     add_config_flags(p)
     p.set_defaults(func=run)

@@ -13,6 +13,7 @@ from bridge.cli.common import add_config_flags, config_from_args, eprint
 from bridge.cli.formalize import DEFAULT_DECONTAM, decontam_sets, slug
 from bridge.cli.report import add_count_fast_gate_flag
 from bridge.cli.signals import INTERRUPTED, stop_on_signals
+from bridge.data.decontam import NGRAM
 from bridge.errors import InputError
 
 
@@ -37,7 +38,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="do not re-check with the kernel checker even when it is there (--strict requires it)")
     p.add_argument("--decontam", default=DEFAULT_DECONTAM, metavar="SETS",
                    help=f"evaluation sets no item may match (default {DEFAULT_DECONTAM}; `none` for none)")
-    p.add_argument("--ngram", type=int, default=20)
+    p.add_argument("--ngram", type=int, default=NGRAM, metavar="N",
+                   help=f"n-gram length of decontamination's near-duplicate score (default {NGRAM}; "
+                   "docs/decontamination.md)")
     p.add_argument("-o", "--output", metavar="FILE", help="the items' JSONL (default RUN_DIR/synthetic.jsonl)")
     c = p.add_argument_group("conjecture")
     c.add_argument("--model", help="the conjecturer (STP's prompt; e.g. an STP checkpoint)")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge import jsonl
+from bridge.data.decontam import NGRAM
 from bridge.data.problem import Problem
 from bridge.errors import InputError, SetupError
 from bridge.runs.store import RunStore, SampleRow, sample_id
@@ -71,7 +72,7 @@ class FormalizeSettings:
     vote_rule: str = "unanimous"
     judge_params: SamplingParams = JUDGE_SAMPLING
     back_translation: bool = True
-    ngram: int = 20
+    ngram: int = NGRAM
 
     def stages(self) -> tuple[str, ...]:
         return STAGES if self.back_translation else tuple(s for s in STAGES if s != "back_translation")
