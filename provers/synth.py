@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge import jsonl
-from bridge.data.decontam import NGRAM
+from bridge.data.decontam import NEAR_THRESHOLD, NGRAM, Canonical, canonical, similarity
 from bridge.data.problem import Problem
 from bridge.errors import InputError, SetupError
 from bridge.runs.store import RunStore, SampleRow, sample_id
@@ -65,6 +65,7 @@ METHODS = ("have-lift", "mutate", "conjecture")
 LEAN_BAND = "lean-formalized"
 STP_LEMMA = "theorem true: True"  # STP's lemma for "no particular direction"
 DEFAULT_WINDOW = (0.0, 0.25)
+MAX_PER_SEED = 3  # items kept per seed and method (`--max-per-seed`; 0: no cap)
 VERDICTS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS synth_verdicts (item_id TEXT PRIMARY KEY, verdict TEXT NOT NULL, data TEXT NOT NULL,
     created REAL);
@@ -497,23 +498,43 @@ def screen_items(items: list[SynthItem], seeds: list[Seed], against: dict[str, l
     return keep, dropped
 
 
-def choose(items: list[SynthItem], verdicts: dict[str, Verdict], count_fast_gate: bool) -> tuple[list[SynthItem], dict[str, str]]:
-    """Items the gate proved, one per group (the first proved variant); why each other one is out."""
+def choose(items: list[SynthItem], verdicts: dict[str, Verdict], count_fast_gate: bool,
+           max_per_seed: int = MAX_PER_SEED, threshold: float = NEAR_THRESHOLD) -> tuple[list[SynthItem], dict[str, str]]:
+    """Items the gate proved, one per group (the first proved variant), at most ``max_per_seed`` per seed and
+    method (0: no cap), none a near-duplicate of one kept before it (``decontam``'s canonical form: the same
+    conclusion and a score of at least ``threshold``); why each other one is out (pure)."""
     kept: list[SynthItem] = []
     why: dict[str, str] = {}
     taken: set[str] = set()
+    per_seed: dict[tuple[str, str], int] = {}
+    forms: list[tuple[str, Canonical]] = []
     for it in items:
         v = verdicts.get(it.id)
         g = it.group or it.id
         if v is None:
             why[it.id] = "not verified (the run stopped)"
-        elif v.verdict != "proved" or (v.gate != "full" and not count_fast_gate):
+            continue
+        if v.verdict != "proved" or (v.gate != "full" and not count_fast_gate):
             why[it.id] = f"{v.verdict}" + (f" ({v.rule})" if v.rule else "") + f": {(v.reason or 'fast gate only')[:200]}"
-        elif g in taken:
+            continue
+        if g in taken:
             why[it.id] = "superseded: an earlier variant of the same `have` is proved"
-        else:
-            taken.add(g)
-            kept.append(it)
+            continue
+        key = (it.parent, it.method)
+        if max_per_seed and per_seed.get(key, 0) >= max_per_seed:
+            why[it.id] = (f"over the per-seed cap: {max_per_seed} {it.method} item(s) of {it.parent} kept already "
+                          "(--max-per-seed)")
+            continue
+        form = canonical(it.statement)
+        near = next(((kid, sc) for kid, kf in forms if kf.conclusion == form.conclusion
+                     and (sc := similarity(form, kf)) >= threshold), None)
+        if near is not None:
+            why[it.id] = f"near-duplicate: of {near[0]} (score {near[1]:.3f})"
+            continue
+        taken.add(g)
+        per_seed[key] = per_seed.get(key, 0) + 1
+        forms.append((it.id, form))
+        kept.append(it)
     return kept, why
 
 
@@ -651,7 +672,7 @@ class Synth:
                  against: dict[str, list[Problem]], ngram: int = NGRAM, strict: tuple[bool, str | None] = (False, None),
                  count_fast_gate: bool = False, conjecture: ConjectureSettings | None = None,
                  conjecturer: Backend | None = None, prover: tuple[Backend, Any] | None = None,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, max_per_seed: int = MAX_PER_SEED):
         self.dir = Path(run_dir)
         self.store = store
         with store.lock:
@@ -660,6 +681,7 @@ class Synth:
         self.make_verifier = make_verifier
         self.against = against
         self.ngram = ngram
+        self.max_per_seed = max_per_seed
         self.strict = strict
         self.count_fast_gate = count_fast_gate
         self.cs = conjecture or ConjectureSettings()
@@ -724,7 +746,7 @@ class Synth:
                 if verifier.stopped:
                     self.stopped = True
         verdicts = self.verdicts()
-        kept, why = choose(screened, verdicts, self.count_fast_gate)
+        kept, why = choose(screened, verdicts, self.count_fast_gate, self.max_per_seed)
         return {"items": items, "screened": screened, "dropped": dropped, "verdicts": verdicts, "kept": kept,
                 "why": why}
 

@@ -290,3 +290,15 @@ def test_builtin_conjectures_are_input(tmp_path: Path) -> None:
     assert len(problems) == 16 and problems[0].id == "goldbach" and not problems[0].formal_statement
     assert "even" in problems[0].informal_statement and problems[0].source == "conjectures"
     assert re.match(r"^[a-z_]+$", problems[0].name)
+
+
+def test_empty_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An empty input file: one line naming it and the next step, exit 2, nothing written."""
+    from bridge.cli.main import main
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    assert main(["formalize", str(empty), "--model", "m", "--decontam", "none", "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and str(empty) in err and "; give " in err, err
+    assert not (tmp_path / "run").exists()

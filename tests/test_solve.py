@@ -224,3 +224,15 @@ def test_a_stopped_run_keeps_its_solutions_and_resumes(tmp_path: Path) -> None:
             Solver(again, FAMILIES["qwen25-math"], store, settings, grader).run(problems)
         assert again.calls == 2 and store.solution_count() == 6
         assert store.graded_counts() == {"p1": 2, "p2": 2, "p3": 2}
+
+
+def test_empty_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An empty input file: one line naming it and the next step, exit 2, nothing written."""
+    from bridge.cli.main import main
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    assert main(["solve", str(empty), "--model", "m", "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and str(empty) in err and "; give " in err, err
+    assert not (tmp_path / "run").exists()

@@ -306,8 +306,9 @@ def load_informal(name_or_path: str, cfg: Any, split: str | None = None) -> list
     if split is not None:
         problems = [p for p in problems if p.split == split]
     if not problems:
-        raise InputError(f"{name_or_path}: no informal statements" + (f" in split {split!r}" if split else ""),
-                         'give a JSONL file of {"id", "informal"} rows or a dataset with informal statements')
+        # one line: the input and the next step
+        raise InputError(f"{name_or_path}: no informal statements" + (f" in split {split!r}" if split else "")
+                         + '; give a JSONL file of {"id", "informal"} rows or a dataset with informal statements')
     return problems
 
 
