@@ -31,6 +31,7 @@ from bridge.lean import sandbox
 from bridge.lean.pool import KEEP, RECYCLE, RETRY, Job, Outcome, Pool, PoolLimits, StartFailed
 from bridge.lean.project import ReplLaunch, repl_launch
 from bridge.lean.repl import Repl
+from bridge.lean.sandbox_config import extra_sandbox_paths, sandbox_limits
 from bridge.verify import soundness
 from bridge.verify.cache import ResultCache, cache_key
 from bridge.verify.candidate import Candidate
@@ -308,16 +309,3 @@ class Verifier:
         order = {c.id: i for i, c in enumerate(cands)}
         return sorted(self.verify(cands), key=lambda v: order.get(v.id, 0))
 
-
-def extra_sandbox_paths(cfg: BridgeConfig) -> list[Path]:
-    """``sandbox_paths``: more read-only paths a REPL needs (a toolchain outside ~/.elan, a stand-in's files)."""
-    return [Path(p).expanduser() for p in (cfg.sandbox_paths or "").split(os.pathsep) if p.strip()]
-
-
-def sandbox_limits(cfg: BridgeConfig) -> sandbox.SandboxLimits:
-    """Kernel-enforced limits for a sandboxed Lean process, from the configuration."""
-    # Lean maps every imported .olean into memory (Mathlib's are several GB at v4.9): the address-space
-    # limit sits well above the RSS limit, which the pool polls separately
-    address = cfg.address_space_mb or max(32768, 2 * (cfg.memory_limit_mb or 0))
-    return sandbox.SandboxLimits(address_space_mb=address, processes=cfg.max_processes or None,
-                                 file_size_mb=cfg.max_file_mb or None)

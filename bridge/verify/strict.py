@@ -29,6 +29,7 @@ from typing import Any
 from bridge.config import BridgeConfig
 from bridge.lean import sandbox
 from bridge.lean.project import REPO_ROOT, LeanProject, ReplLaunch
+from bridge.lean.sandbox_config import extra_sandbox_paths, sandbox_limits
 from bridge.verify.candidate import Candidate, signature
 from bridge.verify.soundness import DEFAULT_AXIOMS, NATIVE_AXIOMS, Rejection
 
@@ -146,8 +147,6 @@ class StrictChecker:
     def _run(self, argv: list[str], writable: Path, readonly: list[Path], env: dict[str, str]
              ) -> subprocess.CompletedProcess[str]:
         if self.cfg.sandbox:
-            from bridge.verify.api import extra_sandbox_paths, sandbox_limits
-
             argv = sandbox.wrap(argv, writable, readonly=[*sandbox.lean_readonly_paths(self.project, argv, env=env),
                                                           *readonly, *extra_sandbox_paths(self.cfg)],
                                 cwd=writable, env=env, limits=sandbox_limits(self.cfg))
