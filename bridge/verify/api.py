@@ -26,17 +26,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge.config import BridgeConfig, load_config
-from bridge.errors import SetupError
+from bridge.errors import ConfigError, SetupError
 from bridge.lean import sandbox
 from bridge.lean.pool import KEEP, RECYCLE, RETRY, Job, Outcome, Pool, PoolLimits, StartFailed
 from bridge.lean.project import ReplLaunch, repl_launch
 from bridge.lean.repl import Repl
 from bridge.lean.sandbox_config import extra_sandbox_paths, sandbox_limits
-from bridge.verify import soundness
-from bridge.verify.cache import ResultCache, cache_key
+from bridge.verify import lexer, soundness
+from bridge.verify import screen as screen_module
+from bridge.verify.cache import ResultCache, cache_key, fingerprint
 from bridge.verify.candidate import Candidate
 from bridge.verify.inputs import MAX_CANDIDATE_BYTES, oversize
 from bridge.verify.screen import Rule, screen
+from bridge.verify.strict import strict_refusal
 from bridge.verify.verdict import Verdict, classify_body, lean_clean, within
 
 if TYPE_CHECKING:
@@ -63,6 +65,10 @@ class Verifier:
         self.options = soundness.GateOptions(allow_native_decide=self.cfg.allow_native_decide,
                                              fast_gate=self.cfg.allow_fast_gate)
         self.rules = tuple(rules) if rules is not None else None
+        # before anything else: under --strict nothing a candidate runs may reach the checker or the cache
+        refused = strict_refusal(self.cfg.strict, self.cfg.sandbox)
+        if refused is not None:
+            raise ConfigError(refused)
         self._sandboxed = False
         if self.cfg.sandbox:
             ok, why = sandbox.sandbox_available()
@@ -84,6 +90,11 @@ class Verifier:
             if not ok:
                 raise SetupError(f"--strict was asked for, but the kernel checker is unavailable: {why}",
                                  "run `bridge setup` (it builds bridge-check), or drop --strict")
+        # what a cache entry was decided under besides the options: the checker's bytes and the screen
+        # (its rules file, its code, and any rules passed in)
+        self.checker_hash = str(getattr(self.strict_checker, "checker_hash", "") or "")
+        self.rules_hash = fingerprint([screen_module.RULES_FILE, screen_module.__file__, lexer.__file__],
+                                      repr(self.rules))
         self.cache = ResultCache(Path(self.cfg.cache_dir) / "results.sqlite") if self.cfg.use_cache else None
         self.stats = RunStats()
         self.setup_errors: dict[str, str] = {}
@@ -113,6 +124,9 @@ class Verifier:
         if self.cache is not None:
             self.cache.close()
             self.cache = None
+        closer = getattr(self.strict_checker, "close", None)
+        if callable(closer):
+            closer()
         self._tmp.cleanup()
 
     @property
@@ -152,7 +166,8 @@ class Verifier:
         opts = (f"native={self.options.allow_native_decide};fast={self.options.fast_gate};"
                 f"strict={self.cfg.strict};sandbox={self._sandboxed};hb={self.cfg.max_heartbeats};"
                 f"repl={' '.join(self.launch.argv)};gated={','.join(c.gated())};span={c.span}")
-        return cache_key(self.launch.lean_version, self.launch.manifest_hash, c.header, c.body, opts)
+        return cache_key(self.launch.lean_version, self.launch.manifest_hash, c.header, c.body, opts,
+                         checker_hash=self.checker_hash, rules_hash=self.rules_hash)
 
     def _job(self, c: Candidate, key: str) -> Job:
         ref = None
@@ -257,7 +272,11 @@ class Verifier:
                     if cached is not None:
                         stats.duplicates += 1
                     elif self.cache is not None:
-                        cached = self.cache.get(k)
+                        cached = self.cache.get(k, checker_hash=self.checker_hash, rules_hash=self.rules_hash)
+                        if cached is not None and cached.verdict == "proved" and self.strict_checker is not None:
+                            # the cache file can be written by anything that ran with the user's rights
+                            # outside the sandbox: under --strict a `proved` is always checked again
+                            cached = None
                         stats.cache_hits += cached is not None
                 if cached is not None:
                     cached = Verdict(**{**cached.__dict__, "id": c.id, "cached": True})
@@ -290,7 +309,7 @@ class Verifier:
                 v = out.result if isinstance(out.result, Verdict) else self.decide(c, out)
                 if self.cache is not None and v.gate == "full" and v.rule != "setup":
                     with lock:
-                        self.cache.put(k, v)
+                        self.cache.put(k, v, checker_hash=self.checker_hash, rules_hash=self.rules_hash)
                 with lock:
                     finished[k] = v
                     waiting = in_flight.pop(k, [])
