@@ -61,15 +61,17 @@ def export_row(s: SampleRow, v: Verdict | None, problem: Problem | None, model: 
         "sample_id": s.id, "round": s.round, "model": model,
         "verdict": v.verdict if v else None, "gate": v.gate if v and v.verdict == "proved" else None,
         "reason": v.reason if v else None, "rule": v.rule if v else None, "completion": s.completion,
+        "checker": v.checker if v else None,  # "stand-in": not Lean's verdict (bridge demo)
     }
 
 
 def rows(store: RunStore, proved_only: bool, count_fast_gate: bool) -> Iterator[dict[str, Any]]:
     meta = store.meta()
+    demo = store.is_demo()
     model = meta.get("served_model") or meta.get("model")
     problems = {p.id: p for p in store.problems()}
     for s, v in store.samples():
-        if proved_only and not (v is not None and counts_as_solved(v, count_fast_gate)):
+        if proved_only and not (v is not None and counts_as_solved(v, count_fast_gate, demo)):
             continue
         yield export_row(s, v, problems.get(s.problem_id), model)
 

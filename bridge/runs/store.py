@@ -48,12 +48,15 @@ def sample_id(problem_id: str, round_: int, idx: int) -> str:
     return f"{problem_id}/{round_}/{idx}"
 
 
-def counted_sql(count_fast_gate: bool) -> str:
-    """SQL for "this verdict row counts as solved": a fast-gate `proved` (a stand-in REPL, not Lean) only
-    when asked. Rows written before verdicts carried a gate are full-gate ones."""
-    if count_fast_gate:
-        return "v.verdict = 'proved'"
-    return "(v.verdict = 'proved' AND COALESCE(json_extract(v.data, '$.gate'), 'full') = 'full')"
+def counted_sql(count_fast_gate: bool, count_stand_in: bool = False) -> str:
+    """SQL for "this verdict row counts as solved" (``Verdict.counted``): a fast-gate `proved` (a REPL
+    that is not Lean) only when asked; a stand-in's (`bridge demo`) only in a demo run. Rows written before
+    verdicts carried a gate are full-gate ones, before they carried a checker Lean's."""
+    gate = "COALESCE(json_extract(v.data, '$.gate'), 'full')"
+    ok = f"{gate} IN ('full', 'fast')" if count_fast_gate else f"{gate} = 'full'"
+    if not count_stand_in:
+        ok += " AND COALESCE(json_extract(v.data, '$.checker'), 'lean') = 'lean'"
+    return f"(v.verdict = 'proved' AND {ok})"
 
 
 class RunStore:
@@ -104,6 +107,10 @@ class RunStore:
         """First run: record ``meta``. Resume: the ``fixed`` keys must match what the run was made with."""
         self.check_meta(meta, fixed)
         self.set_meta(meta)
+
+    def is_demo(self) -> bool:
+        """A `bridge demo` run: its stand-in verdicts (not Lean's) count as solved here and nowhere else."""
+        return self.meta().get("checker") == "stand-in" and self.meta().get("demo") is True
 
     # -- problems and prompts -----------------------------------------------------------------------
 
@@ -179,16 +186,17 @@ class RunStore:
             out.append((SampleRow(*r[:8]), Verdict.from_json(json.loads(r[8])) if r[8] else None))
         return out
 
-    def solved(self, count_fast_gate: bool = False) -> set[str]:
+    def solved(self, count_fast_gate: bool = False, count_stand_in: bool = False) -> set[str]:
         """Problems with a proof that counts (fast-gate proofs only with ``count_fast_gate``)."""
         rows = self.db.execute("SELECT DISTINCT s.problem_id FROM samples s JOIN verdicts v ON v.sample_id = s.id "
-                               "WHERE " + counted_sql(count_fast_gate))
+                               "WHERE " + counted_sql(count_fast_gate, count_stand_in))
         return {r[0] for r in rows}
 
-    def counts(self, round_: int = 0, count_fast_gate: bool = False) -> dict[str, tuple[int, int]]:
+    def counts(self, round_: int = 0, count_fast_gate: bool = False,
+               count_stand_in: bool = False) -> dict[str, tuple[int, int]]:
         """problem id -> (samples verified, samples proved) in one round; a fast-gate proof counts as
         proved only with ``count_fast_gate``."""
         rows = self.db.execute(
-            f"SELECT s.problem_id, COUNT(v.sample_id), SUM({counted_sql(count_fast_gate)}) FROM samples s "
+            f"SELECT s.problem_id, COUNT(v.sample_id), SUM({counted_sql(count_fast_gate, count_stand_in)}) FROM samples s "
             "JOIN verdicts v ON v.sample_id = s.id WHERE s.round = ? GROUP BY s.problem_id", (round_,))
         return {r[0]: (r[1], int(r[2] or 0)) for r in rows}
