@@ -12,7 +12,7 @@ from typing import Any
 from bridge.cli.common import eprint
 from bridge.cli.report import add_count_fast_gate_flag
 from bridge.data.problem import Problem
-from bridge.errors import InputError
+from bridge.errors import RunDirError
 from bridge.eval.report import counts_as_solved
 from bridge.runs.store import RunStore, SampleRow
 from bridge.verify.candidate import signature
@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
             try:
                 out = open(args.output, "w", encoding="utf-8")  # noqa: SIM115 - closed below
             except OSError as e:
-                raise InputError(f"{args.output}: cannot write: {e}") from None
+                raise RunDirError(f"{args.output}: cannot write the export ({e.strerror or e})",
+                                  "give -o a file path in a writable directory (not a directory)") from None
         n = 0
         try:
             for row in rows(store, args.proved, count_fast):

@@ -17,7 +17,7 @@ from bridge.data.loader import load_dataset
 from bridge.data.problem import Problem
 from bridge.errors import InputError
 from bridge.eval.report import build_report, write_report
-from bridge.runs.store import RunStore
+from bridge.runs.store import RunStore, writable_dir
 from bridge.verify.verdict import Verdict
 
 if TYPE_CHECKING:
@@ -105,6 +105,7 @@ def run(args: argparse.Namespace, *, cfg: BridgeConfig | None = None, backend: B
     family = family_for(args.model, args.template)
     params = SamplingParams(args.temperature, args.top_p, args.max_tokens, args.seed)
     run_dir = Path(args.run_dir or f"runs/{_slug(args.dataset)}_{args.split}_{_slug(args.model)}")
+    writable_dir(run_dir)  # before Lean starts: a bad --run-dir is one line, at once
     with Verifier(cfg) as verifier, RunStore(run_dir) as store:
         # a run only grows: --samples above the stored budget adds the missing samples; below it, nothing
         budget = max(args.samples, int(store.meta().get("samples") or 0))
