@@ -162,7 +162,8 @@ def run(args: argparse.Namespace, *, cfg: BridgeConfig | None = None, backend: B
                    + ("counted as solved (--count-fast-gate)" if cfg.count_fast_gate else
                       "reported but not counted as solved (--count-fast-gate counts them)"))
         if pipe.stopped:
-            eprint(f"bridge: stopped: {store.sample_count()} sample(s) and their verdicts so far are kept in "
+            eprint(f"bridge: stopped: {store.sample_count()} sample(s) and {store.verdict_count()} decided "
+                   f"verdict(s) are kept in "
                    f"{run_dir}; run the same command again to go on (nothing stored is generated or checked "
                    f"again), or `bridge report {run_dir}` for what is there")
             return INTERRUPTED

@@ -228,6 +228,10 @@ class RunStore:
             args.append(below)
         return int(self.db.execute(q, args).fetchone()[0])
 
+    def verdict_count(self) -> int:
+        """Verdicts stored (decided ones only: a stop abandons the checks in flight without one)."""
+        return int(self.db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0])
+
     def sample_indices(self, problem_id: str, round_: int) -> set[int]:
         rows = self.db.execute("SELECT idx FROM samples WHERE problem_id = ? AND round = ?", (problem_id, round_))
         return {r[0] for r in rows}

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 class RunStats:
     submitted: int = 0
     lean_checked: int = 0  # candidates that reached a REPL
+    lean_decided: int = 0  # of those, the ones Lean gave a verdict (a stop abandons the rest in flight)
     cache_hits: int = 0
     duplicates: int = 0
     screened: int = 0
@@ -305,6 +306,7 @@ class Verifier:
                 if out.retried_for:
                     stats.retried += 1
                 v = out.result if isinstance(out.result, Verdict) else self.decide(c, out)
+                stats.lean_decided += 1
                 if self.cache is not None and v.gate == "full" and v.rule != "setup":
                     with lock:
                         self.cache.put(k, v)
