@@ -302,3 +302,18 @@ def test_empty_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and str(empty) in err and "; give " in err, err
     assert not (tmp_path / "run").exists()
+
+
+def test_problem_rows_are_informal_input_and_a_row_without_either_names_both_fields(tmp_path: Path) -> None:
+    from bridge.config import load_config
+    from bridge.errors import InputError
+    from provers.formalize.funnel import load_informal
+
+    f = tmp_path / "math.jsonl"  # the informal datasets' shape: `problem`, no `informal`
+    f.write_text('{"id": "p1", "problem": "Show that 1 + 1 = 2.", "answer": "2"}\n')
+    (p,) = load_informal(str(f), load_config())
+    assert p.id == "p1" and p.informal_statement == "Show that 1 + 1 = 2." and not p.formal_statement
+    g = tmp_path / "neither.jsonl"
+    g.write_text('{"id": "p1", "question": "Show that 1 + 1 = 2."}\n')
+    with pytest.raises(InputError, match="looked for the fields `informal` and `problem`"):
+        load_informal(str(g), load_config())

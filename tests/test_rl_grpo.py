@@ -217,7 +217,7 @@ def test_an_empty_pass_window_saves_nothing_and_a_resume_is_not_finished(tiny_mo
     monkeypatch.setattr(rl, "eprint", said.append)
     args = cli_args(problems_file, tiny_model, run_dir, cache, "--steps", "2", "--pass-window", "0,0.01")
     a = parser().parse_args(args)
-    assert a.func(a) == EMPTY_WINDOW == 5
+    assert a.func(a) == EMPTY_WINDOW == 6
     assert not (run_dir / "adapter").exists() and not (run_dir / "rl_summary.json").exists()
     assert not list((run_dir / "checkpoints").glob("checkpoint-*")) if (run_dir / "checkpoints").exists() else True
     plan = json.loads((run_dir / "epoch-0" / "epoch.json").read_text())

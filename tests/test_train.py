@@ -248,13 +248,23 @@ def test_continuing_from_an_adapter_loads_its_weights(sft_run: dict, tmp_path: P
 
 @pytest.fixture
 def strict_cfg(tmp_path: Path, fake_cfg, monkeypatch: pytest.MonkeyPatch):
-    """fake `lake`, `lean` and `bridge-check` (tests/fakes), as tests/test_strict.py sets them up."""
+    """fake `lake`, `lean` and `bridge-check` (tests/fakes), sandboxed as tests/test_strict.py sets them up
+    (--strict is refused without the sandbox)."""
+    import stat
+
+    from bridge.lean.sandbox import sandbox_available
+
+    ok, why = sandbox_available()
+    if not ok:
+        pytest.skip(f"--strict needs the sandbox, and bubblewrap is unusable here: {why}")
 
     def tool(path: Path, body: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("#!/bin/sh\n" + body)
-        path.chmod(0o755)
+        path.chmod(path.stat().st_mode | stat.S_IEXEC | stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH)
 
+    # as root the sandbox runs its command as a fresh unprivileged uid: bound trees must be world-readable
+    tmp_path.chmod(0o755)
     fakes = ROOT / "tests" / "fakes"
     project = tmp_path / "project"
     project.mkdir()
@@ -265,7 +275,9 @@ def strict_cfg(tmp_path: Path, fake_cfg, monkeypatch: pytest.MonkeyPatch):
     tool(bindir / "lean", f'exec {sys.executable} {fakes / "fake_lean.py"} "$@"\n')
     tool(project / ".lake" / "build" / "bin" / "bridge-check", f'exec {sys.executable} {fakes / "fake_checker.py"} "$@"\n')
     monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
-    return dataclasses.replace(fake_cfg(sandbox=False), lean_project=project, use_cache=False)
+    extra = os.pathsep.join(map(str, [sys.prefix, sys.base_prefix, fakes, bindir]))
+    return dataclasses.replace(fake_cfg(), lean_project=project, use_cache=False, sandbox_paths=extra,
+                               cache_dir=tmp_path / "cache")
 
 
 def test_training_proofs_are_rechecked_strictly_when_the_checker_is_there(strict_cfg, fake_cfg) -> None:

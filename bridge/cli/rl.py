@@ -30,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "rewards.jsonl, adapter/, rl_summary.json): kill it at any point and rerun the same command to resume "
         "from the last checkpoint; a larger --steps goes on. Ctrl-C or SIGTERM checkpoints the current step "
         "and exits 130. An epoch with no problem inside --pass-window saves nothing (no adapter, no summary) "
-        "and exits 5.")
+        "and exits 6.")
     g.add_argument("dataset", metavar="DATASET")
     g.add_argument("--model", default=DEFAULT_MODEL, help=f"base model name or path (default {DEFAULT_MODEL})")
     g.add_argument("--samples", type=int, default=8, metavar="G",

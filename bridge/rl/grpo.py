@@ -44,7 +44,7 @@ CHECKPOINTS = "checkpoints"
 STEPS = "steps.jsonl"
 REWARDS = "rewards.jsonl"
 INTERRUPTED = 130
-EMPTY_WINDOW = 5  # exit status of `bridge rl grpo` when no problem's pass rate lies in the window (docs/rl.md)
+EMPTY_WINDOW = 6  # exit status of `bridge rl grpo` when no problem's pass rate lies in the window (docs/rl.md)
 # settings a resumed run must share with the run it resumes (--steps may grow; learning-rate and logging
 # knobs may change)
 FIXED = ("dataset", "split", "limit", "model", "template", "samples", "pass_window", "prompts_per_step",

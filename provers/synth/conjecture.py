@@ -190,7 +190,7 @@ class ConjectureSteps:
             counts = astore.counts(count_fast_gate=self.count_fast_gate)
             proofs: dict[str, tuple[str, str]] = {}
             for srow, v in astore.samples(round_=0):
-                if v is None or v.verdict != "proved" or (v.gate != "full" and not self.count_fast_gate):
+                if v is None or not v.counted(self.count_fast_gate):
                     continue
                 p = next((q for q in problems if q.id == srow.problem_id), None)
                 if p is None:

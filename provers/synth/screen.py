@@ -55,7 +55,7 @@ def choose(items: list[SynthItem], verdicts: dict[str, Verdict], count_fast_gate
         if v is None:
             why[it.id] = "not verified (the run stopped)"
             continue
-        if v.verdict != "proved" or (v.gate != "full" and not count_fast_gate):
+        if not v.counted(count_fast_gate):
             why[it.id] = f"{v.verdict}" + (f" ({v.rule})" if v.rule else "") + f": {(v.reason or 'fast gate only')[:200]}"
             continue
         if g in taken:

@@ -42,7 +42,7 @@ def seeds_from_run(run_dir: Path, count_fast_gate: bool) -> list[Seed]:
         meta = store.meta()
         out = []
         for s, v in store.samples():
-            if v is None or v.verdict != "proved" or (v.gate != "full" and not count_fast_gate):
+            if v is None or not v.counted(count_fast_gate):
                 continue
             p = problems.get(s.problem_id)
             if p is None:
