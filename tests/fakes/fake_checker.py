@@ -4,7 +4,8 @@ JSON line, reading the JSON "oleans" that ``fake_lean.py`` writes. It applies th
 a fake olean records, in the checker's order of stages:
 
 * args: `--olean` required; it refuses to run without LEAN_ABORT_ON_PANIC=1 (F2), exit status 2;
-* read/import: a runtime-only import (`import runtime X`, S3) is refused at stage `import`;
+* read/import: a runtime-only import (`import runtime X`, S3) is refused at stage `import`, and so is a
+  module without imports (S4: `Quot` must come from an import); a declaration in `Quot` (S4) at `read`;
 * replay: STRICT_KERNEL (the kernel replay fails), native_decide / FAKE_NATIVE (Lean.ofReduceBool, and the
   replay fails as lean4checker's ReduceBool test does), STRICT_CHECKER_CRASH (dies without a JSON line);
 * reference: the imports must be the reference's;
@@ -126,6 +127,14 @@ def main(argv: list[str]) -> int:
     if mod.get("runtime_only"):
         return emit(False, "import", f"the candidate module has a runtime-only import of {mod['runtime_only'][0]} "
                     "(it would load nothing)", imports, [])
+    own = decls(src)
+    in_quot = [".".join(n) for n in own if n[0] == "Quot"]
+    if in_quot:
+        return emit(False, "read", f"the candidate module declares '{in_quot[0]}' in `Quot` (only `Init.Core` may)",
+                    imports, [])
+    if not imports:
+        return emit(False, "import", "the candidate module has no imports (prelude modules are not accepted)",
+                    imports, [])
     # what is code (as the fake REPL reads it): comments and strings do not count for the markers below
     code = re.sub(r"/-.*?-/|--[^\n]*|\"(?:\\.|[^\"\\])*\"", " ", src, flags=re.S)
     if "STRICT_CHECKER_CRASH" in src:
@@ -145,7 +154,6 @@ def main(argv: list[str]) -> int:
     if not targets:
         return emit(False, "target", "no target was named (--target or --all-theorems): there is nothing to check",
                     imports, [])
-    own = decls(src)
     out, problems, axioms_of = [], [], {}
     for name in targets:
         n = parse_name(name)
