@@ -15,6 +15,7 @@ verdict (in the worker thread, with the optional strict kernel check) -> cache.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import tempfile
@@ -49,10 +50,20 @@ if TYPE_CHECKING:
 class RunStats:
     submitted: int = 0
     lean_checked: int = 0  # candidates that reached a REPL
+    lean_decided: int = 0  # of those, the ones Lean gave a verdict (a stop abandons the rest in flight)
     cache_hits: int = 0
     duplicates: int = 0
     screened: int = 0
     retried: int = 0  # checked again on a fresh worker after an answer no honest REPL gives
+
+
+STAND_IN_MODULE = "bridge.demo.standin_repl"
+
+
+def is_stand_in(argv: list[str]) -> bool:
+    """Is this REPL command bridge's packaged stand-in (``bridge/demo/standin_repl.py``), not Lean? Any
+    argument naming it, as a file or as ``-m bridge.demo.standin_repl``, makes it one (fail closed)."""
+    return any(Path(a).name == "standin_repl.py" or a == STAND_IN_MODULE for a in argv)
 
 
 class Verifier:
@@ -95,7 +106,10 @@ class Verifier:
         self.checker_hash = str(getattr(self.strict_checker, "checker_hash", "") or "")
         self.rules_hash = fingerprint([screen_module.RULES_FILE, screen_module.__file__, lexer.__file__],
                                       repr(self.rules))
-        self.cache = ResultCache(Path(self.cfg.cache_dir) / "results.sqlite") if self.cfg.use_cache else None
+        # the stand-in REPL (`bridge demo`) is not Lean: its verdicts are labelled and never cached
+        self.stand_in = is_stand_in(self.launch.argv)
+        use_cache = self.cfg.use_cache and not self.stand_in
+        self.cache = ResultCache(Path(self.cfg.cache_dir) / "results.sqlite") if use_cache else None
         self.stats = RunStats()
         self.setup_errors: dict[str, str] = {}
         self.unchecked = 0  # proved by the fast gate only (--allow-fast-gate): not real Lean
@@ -238,8 +252,13 @@ class Verifier:
         """Yield exactly one verdict per candidate, as each finishes (not in input order).
 
         An error raised while reading ``candidates`` surfaces after the verdicts of every candidate
-        read before it. A REPL that cannot start raises :class:`~bridge.errors.SetupError`.
+        read before it. A REPL that cannot start raises :class:`~bridge.errors.SetupError`. Behind the
+        stand-in REPL every verdict says ``checker = "stand-in"`` (not Lean's).
         """
+        for v in self._verify(candidates):
+            yield dataclasses.replace(v, checker="stand-in") if self.stand_in else v
+
+    def _verify(self, candidates: Iterable[Candidate]) -> Iterator[Verdict]:
         in_flight: dict[str, list[Candidate]] = {}
         finished: dict[str, Verdict] = {}  # in-run dedupe, with or without the cache
         lock = self._lock
@@ -307,6 +326,7 @@ class Verifier:
                 if out.retried_for:
                     stats.retried += 1
                 v = out.result if isinstance(out.result, Verdict) else self.decide(c, out)
+                stats.lean_decided += 1
                 if self.cache is not None and v.gate == "full" and v.rule != "setup":
                     with lock:
                         self.cache.put(k, v, checker_hash=self.checker_hash, rules_hash=self.rules_hash)
