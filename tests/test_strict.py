@@ -419,16 +419,21 @@ def test_the_checker_line_is_read_strictly(rc: int, out: str, rule: str | None) 
 
 
 def test_the_corpus_under_strict_with_the_fake_checker(strict_cfg) -> None:
-    """0 false accepts and 0 false rejects on the adversarial corpus through the fast gate and then the
-    trusted checker (its fake, with the real command line and JSON line)."""
-    from tests.test_soundness_corpus import CHEATS, HONEST, candidate
+    """0 false accepts and 0 false rejects on the adversarial corpus, in every input form it applies to,
+    through the fast gate and then the trusted checker (its stand-in, with the real command line and JSON
+    line)."""
+    from tests.test_soundness_corpus import CHEATS, HONEST, forms
 
     needs_sandbox()
     cfg, _ = strict_cfg
+    cands = {f"{c['id']}@{form}": (c, x) for c in CHEATS + HONEST for form, x in forms(c).items()}
     with Verifier(cfg) as v:
-        got = {x.id: x for x in v.verify(candidate(c) for c in CHEATS + HONEST)}
-    assert [c["id"] for c in CHEATS if got[c["id"]].verdict == "proved"] == []
-    assert [(c["id"], got[c["id"]].reason) for c in HONEST if got[c["id"]].verdict != "proved"] == []
+        got = {x.id: x for x in v.verify(x for _, x in cands.values())}
+    assert set(got) == set(cands)
+    honest_ids = {c["id"] for c in HONEST}
+    assert [k for k, (c, _) in cands.items() if c["id"] not in honest_ids and got[k].verdict == "proved"] == []
+    wrong = [(k, got[k].reason) for k, (c, _) in cands.items() if c["id"] in honest_ids and got[k].verdict != "proved"]
+    assert wrong == [], "\n".join(map(str, wrong))
 
 
 def _binds(argv: list[str]) -> tuple[list[Path], list[Path]]:

@@ -26,7 +26,8 @@ import os
 import re
 import sys
 
-DECL = re.compile(r"(?m)^(theorem|lemma|def)\s+(«[^»]*»|[^\s:(\[{]+)(.*?):=", re.S)
+LEAD = r"(?:@\[[^\]]*\]\s*)?(?:(?:private|protected|noncomputable)\s+)*"  # attributes and modifiers
+DECL = re.compile(r"(?m)^[ \t]*" + LEAD + r"(theorem|lemma|def)\s+(«[^»]*»|[^\s:(\[{]+)(.*?):=", re.S)
 
 
 def emit(ok: bool, stage: str, error: str | None, imports: list[str], targets: list[dict]) -> int:
@@ -57,7 +58,8 @@ def parse_name(s: str) -> tuple[str, ...] | None:
 def decls(source: str) -> dict[tuple[str, ...], tuple[str, str]]:
     """name (components) -> (kind, signature) of each declaration at column 0."""
     out = {}
-    chunks = re.split(r"(?m)^(?=(?:theorem|lemma|def)\s)", source)  # a signature never runs into the next one
+    source = re.sub(r"/-.*?-/|--[^\n]*", " ", source, flags=re.S)  # the constants, not the comments
+    chunks = re.split(r"(?m)^(?=[ \t]*" + LEAD + r"(?:theorem|lemma|def)\s)", source)  # a signature never runs into the next one
     for m in (DECL.match(ch) for ch in chunks):
         if m is None:
             continue
