@@ -4,8 +4,8 @@ JSON line, reading the JSON "oleans" that ``fake_lean.py`` writes. It applies th
 a fake olean records, in the checker's order of stages:
 
 * args: `--olean` required; it refuses to run without LEAN_ABORT_ON_PANIC=1 (F2), exit status 2;
-* read/import: a runtime-only import (`import runtime X`, S3) is refused at stage `import`, and so is a
-  module without imports (S4: `Quot` must come from an import); a declaration in `Quot` (S4) at `read`;
+* read/import: a runtime-only import (`import runtime X`, S3) and a declaration in `Quot` (S4) are
+  refused at stage `read`, a module without imports (S4: `Quot` must come from an import) at `import`;
 * replay: STRICT_KERNEL (the kernel replay fails), native_decide / FAKE_NATIVE (Lean.ofReduceBool, and the
   replay fails as lean4checker's ReduceBool test does), STRICT_CHECKER_CRASH (dies without a JSON line);
 * reference: the imports must be the reference's;
@@ -127,7 +127,7 @@ def main(argv: list[str]) -> int:
     src = mod["source"]
     imports = mod["imports"]
     if mod.get("runtime_only"):
-        return emit(False, "import", f"the candidate module has a runtime-only import of {mod['runtime_only'][0]} "
+        return emit(False, "read", f"the candidate module has a runtime-only import of {mod['runtime_only'][0]} "
                     "(it would load nothing)", imports, [])
     own = decls(src)
     in_quot = [".".join(n) for n in own if n[0] == "Quot"]
