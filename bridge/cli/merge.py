@@ -36,14 +36,14 @@ def run(args: argparse.Namespace) -> int:
     preflight(args)
     gguf = Path(args.gguf) if args.gguf else None
     if gguf is not None:
-        from bridge.publish.gguf import check_gguf_out
+        from bridge.publish.gguf_export import check_gguf_out
 
         check_gguf_out(gguf, args.overwrite)
     info = merge(MergeConfig(adapter=Path(args.adapter), out=Path(args.out), base=args.base, dtype=args.dtype,
                              overwrite=args.overwrite))
     eprint(f"wrote {args.out}")
     if gguf is not None:
-        from bridge.publish.gguf import write_gguf
+        from bridge.publish.gguf_export import write_gguf
 
         info["gguf"] = write_gguf(Path(args.out), gguf, args.gguf_type, log=eprint)
         eprint(f"wrote {gguf}")
