@@ -14,6 +14,7 @@ from bridge.cli import (
     export,
     formalize,
     iterate,
+    lab,
     merge,
     prm,
     prove,
@@ -28,7 +29,7 @@ from bridge.cli import (
 from bridge.errors import BridgeError
 
 COMMANDS = [verify, prove, report, export, data, setup, doctor, train, iterate, merge, card, rl, formalize, synth,
-            solve, prm]
+            solve, prm, lab]
 
 
 def build_parser() -> argparse.ArgumentParser:
