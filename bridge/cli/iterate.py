@@ -12,6 +12,7 @@ from bridge.cli.publish import add_push_flags, iteration, preflight, push_run
 from bridge.cli.report import add_count_fast_gate_flag
 from bridge.cli.train import DEFAULT_MODEL, add_train_flags, train_config_from_args
 from bridge.errors import InputError
+from bridge.runs.store import writable_dir
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -124,6 +125,7 @@ def config_from(args: argparse.Namespace):  # -> IterateConfig
 
 def run(args: argparse.Namespace) -> int:
     cfg = config_from(args)
+    writable_dir(cfg.run_dir)
     preflight(args)
     # samples are checked by the fast gate; --strict (or its availability) decides the re-check of the
     # proofs that enter training, which IterateConfig.strict carries
