@@ -1,7 +1,8 @@
 """`bridge lab` in a real headless browser: Debian's Chromium (/usr/bin/chromium, never a downloaded one)
-driven by Playwright. The page loads a run made by `bridge prove` against the stand-ins, a filter narrows
-the list, a problem shows its proofs with Lean's messages, the try-it tab streams verdicts; screenshots
-are saved (LAB_SCREENSHOT_DIR, else the test's tmp directory)."""
+driven by Playwright. The page loads a run made by `bridge demo`, a filter narrows the list, a problem
+shows its proofs with Lean's messages, the try-it tab streams verdicts; screenshots are saved
+(LAB_SCREENSHOT_DIR, else the test's tmp directory). tests/test_lab.py checks the band filter on a run
+with bands (the demo's problems have none)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 
 from tests.conftest import ROOT, fake_repl_cmd
 from tests.fakes.fake_model_server import FakeModelServer
-from tests.lab_support import make_lab_run, try_respond
+from tests.lab_support import try_respond
 
 CHROMIUM = os.environ.get("BRIDGE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -54,7 +55,10 @@ def test_lab_in_a_headless_browser(tmp_path: Path) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the dev extra)")
     shots = Path(os.environ.get("LAB_SCREENSHOT_DIR") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
-    rd = make_lab_run(tmp_path)
+    rd = tmp_path / "demo"
+    made = subprocess.run([sys.executable, "-m", "bridge", "demo", "--run-dir", str(rd)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr
     port = free_port()
     with FakeModelServer(try_respond) as srv:
         env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONPATH=str(ROOT))
@@ -71,25 +75,26 @@ def test_lab_in_a_headless_browser(tmp_path: Path) -> None:
                 try:
                     page = ctx.new_page()
                     page.goto(f"http://127.0.0.1:{port}/", timeout=60_000)
-                    # the run loads: every problem listed
-                    page.get_by_text("5 of 5 problems").wait_for(timeout=60_000)
+                    # the run loads: every problem listed, the stand-in said so
+                    page.get_by_text("6 of 6 problems").wait_for(timeout=60_000)
                     table = page.locator("#problems")
-                    assert "demo_mul_comm" in table.inner_text() and "demo_two_add_two" in table.inner_text()
-                    assert "pass@1 40.0%" in page.locator("#run-summary").inner_text()
+                    assert "demo_mul_comm" in table.inner_text() and "demo_add_zero" in table.inner_text()
+                    summary = page.locator("#run-summary").inner_text()
+                    assert "pass@1 29.2%" in summary and "stand-in verdicts" in summary
                     # a filter narrows the list
-                    page.locator("#filter-band").get_by_label("intermediate").check()
-                    page.get_by_text("2 of 5 problems").wait_for(timeout=30_000)
                     page.locator("#filter-verdict").get_by_label("unsolved").check()
-                    page.get_by_text("1 of 5 problems").wait_for(timeout=30_000)
+                    page.get_by_text("3 of 6 problems").wait_for(timeout=30_000)
+                    page.locator("#filter-verdict").get_by_label("failed").check()
+                    page.get_by_text("2 of 6 problems").wait_for(timeout=30_000)
                     listed = table.inner_text()
-                    assert "demo_two_add_two" in listed and "demo_mul_comm" not in listed and "demo_linear" not in listed
+                    assert "demo_mul_comm" in listed and "demo_two_add_two" in listed and "demo_add_zero" not in listed
                     # a proof shows its messages
                     page.locator("#problem-choice input").click()
-                    page.get_by_role("option", name="demo_two_add_two").click()
+                    page.get_by_role("option", name="demo_mul_comm").click()
                     detail = page.locator("#problem-detail")
                     detail.get_by_text("Lean's messages").first.wait_for(timeout=30_000)
                     text = detail.inner_text()
-                    assert "exact FAKE_ERROR" in text and "2:2 error: Unknown identifier `FAKE_ERROR`" in text
+                    assert "2:2 error: Unknown identifier `FAKE_ERROR`" in text and "unsolved goals" in text
                     assert page.locator("#passk-plot img").count() == 1
                     page.screenshot(path=str(shots / "lab_run.png"), full_page=True)
                     # try it: an informal statement -> the formalizer -> verdicts as they come

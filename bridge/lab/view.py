@@ -27,6 +27,7 @@ class RunView:
     samples: dict[str, list[tuple[SampleRow, Verdict | None]]]  # problem id -> its samples, in order
     report: dict[str, Any] | None
     count_fast_gate: bool = False
+    count_stand_in: bool = False  # a `bridge demo` run: its stand-in verdicts count there (and only there)
     plot: Path | None = None
     _solved: set[str] = field(default_factory=set)
 
@@ -35,6 +36,7 @@ class RunView:
         run_dir = Path(run_dir)
         with RunStore.open_existing(run_dir) as store:
             meta = store.meta()
+            demo = store.is_demo()
             problems = store.problems()
             by: dict[str, list[tuple[SampleRow, Verdict | None]]] = {p.id: [] for p in problems}
             for s, v in store.samples():
@@ -42,11 +44,14 @@ class RunView:
         rep = run_dir / "report.json"
         report = json.loads(rep.read_text(encoding="utf-8")) if rep.is_file() else None
         plot = run_dir / "passk.png"
-        view = cls(run_dir, meta, problems, by, report, bool(meta.get("count_fast_gate")),
+        view = cls(run_dir, meta, problems, by, report, bool(meta.get("count_fast_gate")), demo,
                    plot if plot.is_file() else None)
-        view._solved = {pid for pid, ss in by.items() if any(v is not None and counts_as_solved(v, view.count_fast_gate)
-                                                             for _, v in ss)}
+        view._solved = {pid for pid, ss in by.items() if any(view.counted(v) for _, v in ss)}
         return view
+
+    def counted(self, v: Verdict | None) -> bool:
+        """The report's rule (bridge.eval.report.counts_as_solved), so the lab and report.json agree."""
+        return v is not None and counts_as_solved(v, self.count_fast_gate, self.count_stand_in)
 
     # -- the filters' choices -------------------------------------------------------------------------
     def verdict_choices(self) -> list[str]:
@@ -87,7 +92,7 @@ class RunView:
                 continue
             ss = self.samples.get(p.id, [])
             counts = Counter(v.verdict if v else "unverified" for _, v in ss)
-            proved = sum(1 for _, v in ss if v is not None and counts_as_solved(v, self.count_fast_gate))
+            proved = sum(1 for _, v in ss if self.counted(v))
             out.append([p.id, p.split, p.band or "", self.status(p.id), f"{proved}/{len(ss)}",
                         ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))])
         return out
@@ -95,7 +100,8 @@ class RunView:
     def summary(self) -> str:
         m, r = self.meta, self.report or {}
         ks = ", ".join(f"pass@{k} {100 * v:.1f}%" for k, v in (r.get("pass_at_k") or {}).items() if v is not None)
-        return (f"**{self.run_dir.name}**: dataset `{m.get('dataset')}` ({m.get('split')}), model "
+        checker = "" if m.get("checker", "lean") == "lean" else " (**stand-in verdicts, not Lean's**)"
+        return (f"**{self.run_dir.name}**{checker}: dataset `{m.get('dataset')}` ({m.get('split')}), model "
                 f"`{m.get('served_model') or m.get('model')}`, {len(self.problems)} problems x {m.get('samples')} "
                 f"samples, Lean {m.get('lean_version')}; {len(self._solved)} solved" + (f"; {ks}" if ks else ""))
 
@@ -141,7 +147,7 @@ def message_lines(v: Verdict | None) -> list[str]:
 def sample_text(s: SampleRow, v: Verdict | None) -> str:
     head = f"#### sample {s.id}: **{v.verdict if v else 'unverified'}**"
     if v is not None and v.verdict == "proved":
-        head += f" (gate {v.gate})"
+        head += f" (gate {v.gate}" + (f", checker {v.checker}: not Lean)" if v.checker != "lean" else ")")
     elif v is not None and v.reason:
         head += f" ({v.reason.splitlines()[0][:200]})"
     fence = "~~~~" if "```" in s.body else "```"
