@@ -40,6 +40,11 @@ def tool(path: Path, body: str) -> None:
 
 @pytest.fixture
 def strict_cfg(tmp_path: Path, fake_cfg, monkeypatch: pytest.MonkeyPatch):
+    return strict_setup(tmp_path, fake_cfg, monkeypatch)
+
+
+def strict_setup(tmp_path: Path, fake_cfg, monkeypatch: pytest.MonkeyPatch):
+    """(config, tool log): a stand-in project with fake `lake`, `lean` and `bridge-check` on PATH."""
     # as root the sandbox runs its command as a fresh unprivileged uid: bound trees must be world-readable
     tmp_path.chmod(0o755)
     project = tmp_path / "project"
