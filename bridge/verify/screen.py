@@ -459,6 +459,7 @@ _WORD_TABLE = bytes(c if chr(c).isascii() and (chr(c).isalnum() or chr(c) in "_'
 _LINE_WORD = re.compile(rb"\n([A-Za-z_][A-Za-z0-9_'!?]*[.\x80-\xff]?|[\x80-\xff])")
 _ASCII_ID = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_'!?")
 _ID_MASK = bytes(0x61 if c >= 0x80 or c in _ASCII_ID else 0x20 for c in range(256))
+_CODE_AFTER_COMMENT = re.compile(rb"-/ *[^ \n]")  # something after a block comment's end on its line
 _GLUED_PERCENT = re.compile(rb"[A-Za-z0-9_'!?\x80-\xff]%")
 _ID_REST_CHAR = re.compile(f"[{_ID_REST}]")
 _ID_FIRST_CHAR = re.compile(f"[{_ID_FIRST}]")
@@ -519,14 +520,8 @@ def passes_fast(text: str) -> bool:
             return False
     # the first word of a line that starts with a comment (`/- -/ recall`): after a block comment's
     # end, anything but spaces and a newline on its line goes the exact way
-    k = raw.find(b"-/")
-    while k >= 0:
-        j = k + 2
-        while j < len(raw) and raw[j] == 0x20:
-            j += 1
-        if j < len(raw) and raw[j] != 0x0A:
-            return False
-        k = raw.find(b"-/", j)
+    if b"-/" in raw and _CODE_AFTER_COMMENT.search(raw):
+        return False
     return True
 
 
