@@ -15,6 +15,7 @@ from bridge.cli import (
     export,
     formalize,
     iterate,
+    lab,
     merge,
     prm,
     prove,
@@ -29,7 +30,7 @@ from bridge.cli import (
 from bridge.errors import BridgeError
 
 COMMANDS = [demo, verify, prove, report, export, data, setup, doctor, train, iterate, merge, card, rl, formalize,
-            synth, solve, prm]
+            synth, solve, prm, lab]
 
 
 def build_parser() -> argparse.ArgumentParser:
