@@ -71,9 +71,49 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="evaluation sets (NAME, NAME:SPLIT or a JSONL file, comma-separated; `none` for none) no "
                    f"survivor may match (default {DEFAULT_DECONTAM}); a set that cannot be loaded is an error")
     f.add_argument("--ngram", type=int, default=20, help="shared n-gram length that counts as a match (default 20)")
+    v = p.add_argument_group("proving the survivors (--prove N; the prover's flags are `bridge prove`'s)")
+    v.add_argument("--prove", type=int, default=0, metavar="N",
+                   help="N whole proofs per survivor from --prover-model, checked by the gate (a `bridge prove` run "
+                   "in RUN_DIR/prove); a `proved` stage in the report; proved (statement, proof) rows in "
+                   "RUN_DIR/proved.jsonl for `bridge train sft` and `bridge iterate --synthetic` (default 0: none)")
+    add_prover_flags(v)
     p.add_argument("-o", "--output", metavar="FILE", help="the survivors' JSONL (default RUN_DIR/formalized.jsonl)")
     add_config_flags(p)
     p.set_defaults(func=run)
+
+
+def add_prover_flags(g: argparse._ArgumentGroup) -> None:
+    """`bridge prove`'s model, endpoint, template and sampling flags, prefixed ``--prover-``."""
+    from bridge.cli.prove import DEFAULT_MODEL as PROVER
+
+    g.add_argument("--prover-model", default=PROVER, metavar="MODEL", help=f"prover model name or path (default {PROVER})")
+    g.add_argument("--prover-endpoint", metavar="URL", help="the prover's OpenAI-compatible server (default --endpoint)")
+    g.add_argument("--prover-vllm", action="store_true", help="the prover with vLLM in this process")
+    g.add_argument("--prover-template", choices=["deepseek-v1.5", "goedel-v2", "kimina"],
+                   help="the prover's prompt template family (default: chosen from its model name)")
+    g.add_argument("--prover-temperature", type=float, default=1.0)
+    g.add_argument("--prover-top-p", type=float, default=0.95)
+    g.add_argument("--prover-max-tokens", type=int, default=2048)
+
+
+def prove_stage(args: argparse.Namespace, n: int, count_fast_gate: bool, endpoint: str | None) -> object:
+    """The ``ProveStage`` of ``--prove N``: the prover's backend, family and sampling, as `bridge prove` makes
+    them (``make_backend``, ``family_for``, ``ProveSettings``)."""
+    from provers.backends import make_backend
+    from provers.backends.base import SamplingParams
+    from provers.formalize.funnel import ProveStage
+    from provers.pipeline import ProveSettings
+    from provers.templates import family_for
+
+    family = family_for(args.prover_model, args.prover_template)
+    params = SamplingParams(args.prover_temperature, args.prover_top_p, args.prover_max_tokens, args.seed)
+    endpoint = args.prover_endpoint or endpoint
+    settings = ProveSettings(samples=n, params=params, chunk=n, count_fast_gate=count_fast_gate)
+    meta = {"kind": "prove", "dataset": "formalized.jsonl", "split": None, "model": args.prover_model,
+            "template": family.name, "sampling": params.to_json(), "endpoint": endpoint, "rounds": 0,
+            "stop_on_first": False}
+    backend = make_backend(args.prover_model, endpoint=endpoint, use_vllm=args.prover_vllm)
+    return ProveStage(backend, family, settings, meta)
 
 
 def slug(s: str) -> str:
@@ -109,10 +149,12 @@ def run(args: argparse.Namespace) -> int:
     from provers.backends.base import SamplingParams
     from provers.formalize.funnel import (
         JUDGE_SAMPLING,
+        PROVED_FILE,
         FormalizeSettings,
         Funnel,
         candidate_row,
         load_informal,
+        proved_rows,
         survivor_row,
         write_jsonl,
     )
@@ -125,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--candidates and --votes must be at least 1")
     if args.limit is not None and args.limit < 1:
         raise InputError("--limit must be at least 1")
+    if args.prove < 0:
+        raise InputError("--prove must be 0 or more")
     try:
         rule = parse_rule(args.vote)
     except ValueError as e:
@@ -155,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
                 "budget": list(budget), "judges": list(judges) if settings.back_translation else [],
                 "votes": args.votes, "vote_rule": rule, "judge_sampling": judge_params.to_json(),
                 "decontam": list(against), "ngram": args.ngram, "stages": list(settings.stages()),
-                "lean_version": verifier.launch.lean_version}
+                "lean_version": verifier.launch.lean_version, "prove": args.prove}
         store.check_meta(meta, fixed=("kind", "input", "model", "template", "sampling", "header", "budget", "judges",
                                       "votes", "vote_rule", "judge_sampling", "decontam", "ngram", "stages"))
         backend = make_backend(args.model, endpoint=args.endpoint, use_vllm=args.vllm)
@@ -170,28 +214,36 @@ def run(args: argparse.Namespace) -> int:
         eprint(f"run directory: {run_dir} ({len(problems)} informal statement(s) x {settings.candidates} candidate(s), "
                f"template {fam.name}, Lean {verifier.launch.lean_version})")
         funnel = Funnel(fam, backend, verifier, store, settings, against, judge_backends, log=eprint)
-        with stop_on_signals(funnel.stop, "every candidate and stage decision"):
+        stages = settings.stages()
+        by_id = {p.id: p for p in problems}
+        with stop_on_signals(funnel.stop, "every candidate, stage decision and proof"):
             forms = funnel.run(problems)
-        served = getattr(backend, "served_model", None)
-        if served:
-            store.set_meta({"served_model": served})
+            served = getattr(backend, "served_model", None)
+            if served:
+                store.set_meta({"served_model": served})
+            meta = {**meta, **store.meta()}
+            survived = [(f, survivor_row(f, by_id[f.problem_id], meta, stages)) for f in forms
+                        if f.status(stages) == "survived"]
+            if args.prove and not funnel.stopped:
+                funnel.prove(survived, prove_stage(args, args.prove, cfg.count_fast_gate, args.endpoint))  # type: ignore[arg-type]
         if funnel.stopped:
             eprint(f"bridge: stopped: every candidate and stage decision so far is kept in {run_dir}; run the "
                    "same command again to go on")
             return INTERRUPTED
-        meta = {**meta, **store.meta()}
-        stages = settings.stages()
-        by_id = {p.id: p for p in problems}
-        survivors = [survivor_row(f, by_id[f.problem_id], meta, stages) for f in forms if f.status(stages) == "survived"]
-        report = build_report(forms, problems, stages, meta)
+        survivors = [row for _, row in survived]
+        report = build_report(forms, problems, stages, meta, proved=args.prove > 0)
+        proved = proved_rows(run_dir, survived) if args.prove else []
     out = Path(args.output) if args.output else run_dir / "formalized.jsonl"
     write_jsonl(out, survivors)
+    if args.prove:
+        write_jsonl(run_dir / PROVED_FILE, proved)
     write_jsonl(run_dir / "candidates.jsonl", [candidate_row(f, stages) for f in forms])
     paths = write_report(run_dir, report)
     rate = report["compile_rate"]
     print(f"{report['statements']} informal statement(s), {report['candidates']} candidate(s): compile rate "
           f"{'-' if rate is None else f'{100 * rate:.1f}%'}, {report['survivors']} survivor(s) "
-          f"({report['survivors_per_statement'] or 0:.2f} per statement) -> {out}")
+          f"({report['survivors_per_statement'] or 0:.2f} per statement) -> {out}"
+          + (f"; {report['proved']} proved -> {run_dir / PROVED_FILE}" if args.prove else ""))
     eprint("wrote " + ", ".join(str(p) for p in [out, run_dir / "candidates.jsonl", *paths]))
     sys.stdout.flush()
     return 0

@@ -23,6 +23,9 @@ from bridge.data.problem import Problem
 from bridge.errors import InputError, SetupError
 from bridge.runs.store import RunStore, SampleRow, sample_id
 from bridge.verify.api import Verifier
+from bridge.verify.candidate import from_stored
+from bridge.verify.lean_text import statement_name
+from bridge.verify.verdict import Verdict
 from provers.backends.base import Backend, Prompt, SamplingParams
 from provers.formalize.prompts import (
     DEFAULT_HEADER,
@@ -37,10 +40,12 @@ from provers.formalize.prompts import (
 from provers.formalize.stages import (
     DEFAULT_BUDGET,
     LEAN_STAGES,
+    PROVED,
     STAGES,
     Formalization,
     StageResult,
     check_extracted,
+    check_proved,
     check_uncontaminated,
     check_unique,
     check_well_formed,
@@ -52,12 +57,27 @@ from provers.formalize.stages import (
     tally,
 )
 from provers.formalize.statement import lean_name
+from provers.pipeline import Pipeline, ProveSettings, prove_into, verdicts_by_problem
+from provers.templates import Family
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS funnel (cand_id TEXT NOT NULL, stage TEXT NOT NULL, passed INTEGER NOT NULL,
     kind TEXT NOT NULL, reason TEXT NOT NULL, data TEXT NOT NULL, created REAL, PRIMARY KEY (cand_id, stage));
 """
 JUDGE_SAMPLING = SamplingParams(temperature=0.7, top_p=0.95, max_tokens=2048)
+PROVE_DIR = "prove"  # RUN_DIR/prove: the `bridge prove` run of the survivors (--prove N)
+PROVED_FILE = "proved.jsonl"  # the proved (statement, proof) rows for `train sft` and `iterate --synthetic`
+LEAN_BAND = "lean-formalized"
+
+
+@dataclass
+class ProveStage:
+    """``--prove N``: the prover, its prompt family and sampling; N = ``settings.samples``."""
+
+    backend: Backend
+    family: Family
+    settings: ProveSettings
+    meta: dict[str, Any]  # the prove run's meta (model, template, sampling, endpoint)
 
 
 @dataclass
@@ -120,11 +140,40 @@ class Funnel:
         self.log = log or (lambda msg: None)
         self.problems: dict[str, Problem] = {}
         self.stopped = False
+        self._prover: Pipeline | None = None
 
     def stop(self) -> None:
         """Ask the model for nothing more and stop verification (safe from a signal handler)."""
         self.stopped = True
+        if self._prover is not None:
+            self._prover.stop()
         self.verifier.stop()
+
+    # -- the proof stage (--prove N) ------------------------------------------------------------------
+
+    def prove(self, survivors: list[tuple[Formalization, dict[str, Any]]], stage: ProveStage) -> None:
+        """N proofs of every survivor (a prove run in RUN_DIR/prove), then the ``proved`` stage of each
+        survivor whose N proofs are all decided. A rerun generates and checks only what is missing."""
+        if self.stopped or not survivors:
+            return
+        problems = [survivor_problem(row) for _, row in survivors]
+        self.log(f"{PROVED}: {len(problems)} survivor(s) x {stage.settings.samples} proof(s)")
+
+        def started(pipe: Pipeline) -> None:
+            self._prover = pipe
+
+        stopped = prove_into(self.store.dir / PROVE_DIR, problems, stage.backend, stage.family, self.verifier,
+                             stage.settings, stage.meta, started=started)
+        self.stopped = self.stopped or stopped
+        with RunStore(self.store.dir / PROVE_DIR) as ps:
+            by_problem = verdicts_by_problem(ps)
+        for f, row in survivors:
+            if PROVED in f.results:
+                continue
+            r = check_proved(stage.settings.samples, by_problem.get(row["name"], {}), stage.settings.count_fast_gate)
+            if r is not None:
+                self.results.add(f.id, r)
+                f.results[PROVED] = r
 
     # -- reading the store --------------------------------------------------------------------------
 
@@ -337,6 +386,63 @@ def survivor_row(f: Formalization, p: Problem, meta: dict[str, Any], stages: tup
                        "lean_version": meta.get("lean_version"),
                        "stages": {s: _result_json(f.results[s]) for s in stages if s in f.results}},
     }
+
+
+def survivor_problem(row: dict[str, Any]) -> Problem:
+    """A survivor row as the problem the prover is asked to prove."""
+    name = statement_name(row["formal_statement"])[1] or row["name"]
+    return Problem(id=row["name"], split=row["split"], header=row["header"], formal_statement=row["formal_statement"],
+                   informal_statement=row.get("informal_prefix") or "", informal_solution=row.get("informal_solution") or "",
+                   source=row.get("source") or "", tags=list(row.get("tags") or []), name=name)
+
+
+def proved_row(f: Formalization, row: dict[str, Any], samples: dict[str, tuple[str, str]],
+               verdicts: dict[str, Verdict], prover: dict[str, Any]) -> dict[str, Any] | None:
+    """A proved survivor as a training row (``bridge train sft`` and ``iterate --synthetic`` read it):
+    the statement and its shortest verified proof that needs no helper lemma (the row has no place for
+    one), band lean-formalized, provenance with the funnel's and the proof's. None without such a proof."""
+    r = f.results.get(PROVED)
+    if r is None or not r.passed:
+        return None
+    best: tuple[int, str, str] | None = None
+    for sid in r.data.get("proofs") or []:
+        if sid not in samples:
+            continue
+        header, body = samples[sid]
+        c = from_stored(sid, header, row["formal_statement"], body)
+        if c.helpers.strip() or c.statement != row["formal_statement"] or not c.proof.strip():
+            continue
+        if best is None or (len(c.proof), sid) < (best[0], best[1]):
+            best = (len(c.proof), sid, c.proof)
+    if best is None:
+        return None
+    _, sid, proof = best
+    v = verdicts.get(sid)
+    return {"name": row["name"], "split": "train", "header": row["header"], "formal_statement": row["formal_statement"],
+            "proof": proof, "informal_prefix": row.get("informal_prefix") or "",
+            "informal_solution": row.get("informal_solution") or "", "band": LEAN_BAND, "source": "formalize",
+            "tags": [*(row.get("tags") or []), "formalized"],
+            "provenance": {**row["provenance"], "proof": {"sample_id": sid, "prover": prover.get("model"),
+                                                           "template": prover.get("template"),
+                                                           "verdict": v.verdict if v else None,
+                                                           "gate": v.gate if v else None,
+                                                           "proved": r.data.get("proved"),
+                                                           "samples": r.data.get("samples")}}}
+
+
+def proved_rows(run_dir: Path, survivors: list[tuple[Formalization, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Every proved survivor's training row, read from RUN_DIR/prove."""
+    with RunStore(Path(run_dir) / PROVE_DIR) as ps:
+        prover = ps.meta()
+        stored = ps.samples(round_=0)
+    samples = {s.id: (s.header, s.body) for s, _ in stored}
+    verdicts = {s.id: v for s, v in stored if v is not None}
+    out = []
+    for f, row in survivors:
+        r = proved_row(f, row, samples, verdicts, prover)
+        if r is not None:
+            out.append(r)
+    return out
 
 
 def candidate_row(f: Formalization, stages: tuple[str, ...]) -> dict[str, Any]:
