@@ -293,9 +293,11 @@ def prove_into(run_dir: Path, problems: list[Problem], backend: Backend, family:
     same settings as the run was made with, or an InputError. ``started`` gets the Pipeline before it
     runs (a caller's signal handler stops it). True when it was stopped."""
     from bridge.eval.report import build_report, write_report
+    from bridge.runs import provenance
 
     with RunStore(run_dir) as store:
         store.check_meta(meta, fixed=PROVE_FIXED)
+        provenance.record(run_dir, verifier)
         store.set_meta({**meta, "samples": settings.samples, "lean_version": verifier.launch.lean_version,
                         "count_fast_gate": settings.count_fast_gate, "first_block": STOP_ON_FIRST_CHUNK})
         store.add_problems(problems)

@@ -143,6 +143,7 @@ def decontam_sets(text: str, cfg: object) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bridge.runs import provenance
     from bridge.runs.store import RunStore
     from bridge.verify.api import Verifier
     from provers.backends import make_backend
@@ -189,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
     against = decontam_sets(args.decontam, cfg)  # before anything is written: it fails closed
     run_dir = Path(args.run_dir or f"runs/formalize_{slug(args.input)}_{slug(args.model)}")
     with Verifier(cfg) as verifier, RunStore(run_dir) as store:
+        provenance.record(run_dir, verifier)
         have = int(store.meta().get("candidates_per_statement") or 0)
         settings = FormalizeSettings(candidates=max(args.candidates, have), params=params, header=header, budget=budget,
                                      judges=judges, votes=args.votes, vote_rule=rule, judge_params=judge_params,

@@ -17,6 +17,7 @@ from bridge.cli import (
     merge,
     prm,
     prove,
+    replay,
     report,
     rl,
     setup,
@@ -28,7 +29,7 @@ from bridge.cli import (
 from bridge.errors import BridgeError
 
 COMMANDS = [verify, prove, report, export, data, setup, doctor, train, iterate, merge, card, rl, formalize, synth,
-            solve, prm]
+            solve, prm, replay]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,6 +16,7 @@ from bridge.data.loader import load_dataset
 from bridge.data.problem import Problem
 from bridge.errors import InputError
 from bridge.eval.report import build_report, write_report
+from bridge.runs import provenance
 from bridge.runs.store import RunStore
 from bridge.verify.verdict import Verdict
 
@@ -98,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     params = SamplingParams(args.temperature, args.top_p, args.max_tokens, args.seed)
     run_dir = Path(args.run_dir or f"runs/{_slug(args.dataset)}_{args.split}_{_slug(args.model)}")
     with Verifier(cfg) as verifier, RunStore(run_dir) as store:
+        provenance.record(run_dir, verifier)
         # a run only grows: --samples above the stored budget adds the missing samples; below it, nothing
         budget = max(args.samples, int(store.meta().get("samples") or 0))
         meta = {"dataset": args.dataset, "split": args.split, "model": args.model, "template": family.name,

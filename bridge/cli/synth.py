@@ -104,12 +104,18 @@ def run(args: argparse.Namespace, strict_checker: object | None = None) -> int:
     base_cfg = dataclasses.replace(cfg, strict=False)
     strict = strict_status(mode, base_cfg, strict_checker)
 
-    def make_verifier(use_strict: bool) -> Verifier:
-        if not use_strict:
-            return Verifier(base_cfg)
-        return Verifier(dataclasses.replace(base_cfg, strict=True), strict_checker=strict_checker)
-
     run_dir = Path(args.run_dir or f"runs/synth_{slug(args.source)}_{'-'.join(methods)}")
+
+    def make_verifier(use_strict: bool) -> Verifier:
+        from bridge.runs import provenance
+
+        if not use_strict:
+            v = Verifier(base_cfg)
+        else:
+            v = Verifier(dataclasses.replace(base_cfg, strict=True), strict_checker=strict_checker)
+        provenance.record(run_dir, v)  # what decides this run's verdicts
+        return v
+
     conj = ConjectureSettings(per_seed=args.conjectures, samples=args.samples, window=window,
                               lemma=args.lemma or STP_LEMMA,
                               params=SamplingParams(args.temperature, args.top_p, args.max_tokens, args.seed),
