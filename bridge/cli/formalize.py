@@ -149,18 +149,16 @@ def run(args: argparse.Namespace) -> int:
     from provers.backends import make_backend
     from provers.backends.base import SamplingParams
     from provers.formalize.funnel import (
+        FIXED,
         JUDGE_SAMPLING,
         PROVED_FILE,
         FormalizeSettings,
         Funnel,
-        candidate_row,
+        formalize_into,
         load_informal,
-        proved_rows,
-        survivor_row,
-        write_jsonl,
+        write_outputs,
     )
     from provers.formalize.prompts import formalizer_for
-    from provers.formalize.report import build_report, write_report
     from provers.formalize.stages import parse_rule
 
     cfg = config_from_args(args)
@@ -202,8 +200,7 @@ def run(args: argparse.Namespace) -> int:
                 "votes": args.votes, "vote_rule": rule, "judge_sampling": judge_params.to_json(),
                 "decontam": list(against), "ngram": args.ngram, "stages": list(settings.stages()),
                 "lean_version": verifier.launch.lean_version, "prove": args.prove}
-        store.check_meta(meta, fixed=("kind", "input", "model", "template", "sampling", "header", "budget", "judges",
-                                      "votes", "vote_rule", "judge_sampling", "decontam", "ngram", "stages"))
+        store.check_meta(meta, fixed=FIXED)
         backend = make_backend(args.model, endpoint=args.endpoint, use_vllm=args.vllm)
         judge_backends = {}
         if settings.back_translation:
@@ -216,36 +213,21 @@ def run(args: argparse.Namespace) -> int:
         eprint(f"run directory: {run_dir} ({len(problems)} informal statement(s) x {settings.candidates} candidate(s), "
                f"template {fam.name}, Lean {verifier.launch.lean_version})")
         funnel = Funnel(fam, backend, verifier, store, settings, against, judge_backends, log=eprint)
-        stages = settings.stages()
-        by_id = {p.id: p for p in problems}
         with stop_on_signals(funnel.stop, "every candidate, stage decision and proof"):
-            forms = funnel.run(problems)
-            served = getattr(backend, "served_model", None)
-            if served:
-                store.set_meta({"served_model": served})
-            meta = {**meta, **store.meta()}
-            survived = [(f, survivor_row(f, by_id[f.problem_id], meta, stages)) for f in forms
-                        if f.status(stages) == "survived"]
-            if args.prove and not funnel.stopped:
-                funnel.prove(survived, prove_stage(args, args.prove, cfg.count_fast_gate, args.endpoint))  # type: ignore[arg-type]
-        if funnel.stopped:
+            prover = prove_stage(args, args.prove, cfg.count_fast_gate, args.endpoint) if args.prove else None
+            outcome = formalize_into(funnel, problems, meta, prover)  # type: ignore[arg-type]
+        if outcome.stopped:
             eprint(f"bridge: stopped: every candidate and stage decision so far is kept in {run_dir}; run the "
                    "same command again to go on")
             return INTERRUPTED
-        survivors = [row for _, row in survived]
-        report = build_report(forms, problems, stages, meta, proved=args.prove > 0)
-        proved = proved_rows(run_dir, survived) if args.prove else []
-    out = Path(args.output) if args.output else run_dir / "formalized.jsonl"
-    write_jsonl(out, survivors)
-    if args.prove:
-        write_jsonl(run_dir / PROVED_FILE, proved)
-    write_jsonl(run_dir / "candidates.jsonl", [candidate_row(f, stages) for f in forms])
-    paths = write_report(run_dir, report)
+    report = outcome.report
+    written = write_outputs(run_dir, outcome, Path(args.output) if args.output else None, prove=args.prove > 0)
+    out = written[0]
     rate = report["compile_rate"]
     print(f"{report['statements']} informal statement(s), {report['candidates']} candidate(s): compile rate "
           f"{'-' if rate is None else f'{100 * rate:.1f}%'}, {report['survivors']} survivor(s) "
           f"({report['survivors_per_statement'] or 0:.2f} per statement) -> {out}"
           + (f"; {report['proved']} proved -> {run_dir / PROVED_FILE}" if args.prove else ""))
-    eprint("wrote " + ", ".join(str(p) for p in [out, run_dir / "candidates.jsonl", *paths]))
+    eprint("wrote " + ", ".join(str(p) for p in written))
     sys.stdout.flush()
     return 0

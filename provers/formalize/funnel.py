@@ -37,6 +37,7 @@ from provers.formalize.prompts import (
     judge_prompt,
     parse_vote,
 )
+from provers.formalize.report import build_report, write_report
 from provers.formalize.stages import (
     DEFAULT_BUDGET,
     LEAN_STAGES,
@@ -151,9 +152,12 @@ class Funnel:
 
     # -- the proof stage (--prove N) ------------------------------------------------------------------
 
-    def prove(self, survivors: list[tuple[Formalization, dict[str, Any]]], stage: ProveStage) -> None:
-        """N proofs of every survivor (a prove run in RUN_DIR/prove), then the ``proved`` stage of each
-        survivor whose N proofs are all decided. A rerun generates and checks only what is missing."""
+    def prove(self, survivors: list[tuple[Formalization, dict[str, Any]]], stage: ProveStage,
+              prove_dir: Path | None = None) -> None:
+        """N proofs of every survivor (a prove run in ``prove_dir``, default RUN_DIR/prove), then the ``proved``
+        stage of each survivor whose N proofs are all decided. A rerun generates and checks only what is
+        missing."""
+        prove_dir = Path(prove_dir) if prove_dir is not None else self.store.dir / PROVE_DIR
         if self.stopped or not survivors:
             return
         problems = [survivor_problem(row) for _, row in survivors]
@@ -162,10 +166,10 @@ class Funnel:
         def started(pipe: Pipeline) -> None:
             self._prover = pipe
 
-        stopped = prove_into(self.store.dir / PROVE_DIR, problems, stage.backend, stage.family, self.verifier,
+        stopped = prove_into(prove_dir, problems, stage.backend, stage.family, self.verifier,
                              stage.settings, stage.meta, started=started)
         self.stopped = self.stopped or stopped
-        with RunStore(self.store.dir / PROVE_DIR) as ps:
+        with RunStore(prove_dir) as ps:
             by_problem = verdicts_by_problem(ps)
         for f, row in survivors:
             if PROVED in f.results:
@@ -295,6 +299,59 @@ class Funnel:
         if passed:
             return ok("back_translation", "judges agree", why, **data)
         return no("back_translation", "judges disagree", why, **data)
+
+
+# -- one run: the funnel, then (--prove N) the proofs ---------------------------------------------------------
+
+FIXED = ("kind", "input", "model", "template", "sampling", "header", "budget", "judges", "votes", "vote_rule",
+         "judge_sampling", "decontam", "ngram", "stages")  # what a resumed run must have been made with
+
+
+@dataclass
+class FormalizeOutcome:
+    forms: list[Formalization]
+    survivors: list[tuple[Formalization, dict[str, Any]]]  # the candidate and its formalized.jsonl row
+    report: dict[str, Any]
+    proved: list[dict[str, Any]]  # proved.jsonl rows (--prove N)
+    stopped: bool
+
+
+def formalize_into(funnel: Funnel, problems: list[Problem], meta: dict[str, Any], prove: ProveStage | None = None,
+                   prove_dir: Path | None = None) -> FormalizeOutcome:
+    """``bridge formalize`` over ``problems`` with a funnel over a run store whose meta is set: the funnel, the
+    survivors' rows, and with ``prove`` their proofs (in ``prove_dir``, default RUN_DIR/prove), the report.
+    A stopped run (``outcome.stopped``) has no report: the same call again goes on."""
+    forms = funnel.run(problems)
+    served = getattr(funnel.backend, "served_model", None)
+    if served:
+        funnel.store.set_meta({"served_model": served})
+    meta = {**meta, **funnel.store.meta()}
+    stages = funnel.s.stages()
+    by_id = {p.id: p for p in problems}
+    survived = [(f, survivor_row(f, by_id[f.problem_id], meta, stages)) for f in forms if f.status(stages) == "survived"]
+    if prove is not None and not funnel.stopped:
+        funnel.prove(survived, prove, prove_dir)
+    if funnel.stopped:
+        return FormalizeOutcome(forms, survived, {}, [], True)
+    report = build_report(forms, problems, stages, meta, proved=prove is not None)
+    pdir = Path(prove_dir) if prove_dir is not None else funnel.store.dir / PROVE_DIR
+    proved = proved_rows(pdir, survived) if prove is not None and survived else []
+    return FormalizeOutcome(forms, survived, report, proved, False)
+
+
+def write_outputs(run_dir: Path, out: FormalizeOutcome, output: Path | None = None,
+                  prove: bool = False) -> list[Path]:
+    """formalized.jsonl (or ``output``), candidates.jsonl, proved.jsonl (with ``prove``), report.json/.md."""
+    run_dir = Path(run_dir)
+    stages = tuple(out.report["stages"])
+    dest = Path(output) if output else run_dir / "formalized.jsonl"
+    write_jsonl(dest, [row for _, row in out.survivors])
+    write_jsonl(run_dir / "candidates.jsonl", [candidate_row(f, stages) for f in out.forms])
+    paths = [dest, run_dir / "candidates.jsonl"]
+    if prove:
+        write_jsonl(run_dir / PROVED_FILE, out.proved)
+        paths.append(run_dir / PROVED_FILE)
+    return paths + write_report(run_dir, out.report)
 
 
 # -- input: informal statements ---------------------------------------------------------------------------
@@ -430,9 +487,9 @@ def proved_row(f: Formalization, row: dict[str, Any], samples: dict[str, tuple[s
                                                            "samples": r.data.get("samples")}}}
 
 
-def proved_rows(run_dir: Path, survivors: list[tuple[Formalization, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Every proved survivor's training row, read from RUN_DIR/prove."""
-    with RunStore(Path(run_dir) / PROVE_DIR) as ps:
+def proved_rows(prove_dir: Path, survivors: list[tuple[Formalization, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Every proved survivor's training row, read from the prove run in ``prove_dir``."""
+    with RunStore(Path(prove_dir)) as ps:
         prover = ps.meta()
         stored = ps.samples(round_=0)
     samples = {s.id: (s.header, s.body) for s, _ in stored}
