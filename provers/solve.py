@@ -25,6 +25,7 @@ from bridge.runs.store import sample_id
 from provers.backends.base import Backend, SamplingParams
 from provers.pipeline import _seed
 
+FIXED = ("dataset", "split", "model", "template", "mode", "sampling", "tir_rounds")  # a resumed run's settings
 STOP_GRACE = 3.0  # seconds a stopped run waits for the grading in flight
 
 

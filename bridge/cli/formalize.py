@@ -97,23 +97,13 @@ def add_prover_flags(g: argparse._ArgumentGroup) -> None:
 
 
 def prove_stage(args: argparse.Namespace, n: int, count_fast_gate: bool, endpoint: str | None) -> object:
-    """The ``ProveStage`` of ``--prove N``: the prover's backend, family and sampling, as `bridge prove` makes
-    them (``make_backend``, ``family_for``, ``ProveSettings``)."""
-    from provers.backends import make_backend
+    """The ``ProveStage`` of ``--prove N`` from the ``--prover-*`` flags."""
     from provers.backends.base import SamplingParams
-    from provers.formalize.funnel import ProveStage
-    from provers.pipeline import ProveSettings
-    from provers.templates import family_for
+    from provers.formalize.funnel import make_prove_stage
 
-    family = family_for(args.prover_model, args.prover_template)
     params = SamplingParams(args.prover_temperature, args.prover_top_p, args.prover_max_tokens, args.seed)
-    endpoint = args.prover_endpoint or endpoint
-    settings = ProveSettings(samples=n, params=params, chunk=n, count_fast_gate=count_fast_gate)
-    meta = {"kind": "prove", "dataset": "formalized.jsonl", "split": None, "model": args.prover_model,
-            "template": family.name, "sampling": params.to_json(), "endpoint": endpoint, "rounds": 0,
-            "stop_on_first": False}
-    backend = make_backend(args.prover_model, endpoint=endpoint, use_vllm=args.prover_vllm)
-    return ProveStage(backend, family, settings, meta)
+    return make_prove_stage(args.prover_model, args.prover_endpoint or endpoint, args.prover_template, params, n,
+                            count_fast_gate, args.prover_vllm)
 
 
 def slug(s: str) -> str:

@@ -15,6 +15,7 @@ from bridge.cli import (
     formalize,
     iterate,
     merge,
+    pipeline,
     prm,
     prove,
     replay,
@@ -29,7 +30,7 @@ from bridge.cli import (
 from bridge.errors import BridgeError
 
 COMMANDS = [verify, prove, report, export, data, setup, doctor, train, iterate, merge, card, rl, formalize, synth,
-            solve, prm, replay]
+            solve, prm, replay, pipeline]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,9 +15,9 @@ from bridge.cli.signals import INTERRUPTED, stop_on_signals
 from bridge.errors import InputError
 from bridge.informal.families import FAMILIES, MODES
 from bridge.informal.grading import GRADERS
+from provers.solve import FIXED  # what a resumed run must have been made with
 
 DEFAULT_MODEL = "AI-MO/NuminaMath-7B-TIR"
-FIXED = ("dataset", "split", "model", "template", "mode", "sampling", "tir_rounds")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -301,6 +301,19 @@ class Funnel:
         return no("back_translation", "judges disagree", why, **data)
 
 
+def make_prove_stage(model: str, endpoint: str | None, template: str | None, params: SamplingParams, n: int,
+                     count_fast_gate: bool = False, use_vllm: bool = False) -> ProveStage:
+    """The prover of ``--prove N`` as `bridge prove` makes it (``make_backend``, ``family_for``, ``ProveSettings``)."""
+    from provers.backends import make_backend
+    from provers.templates import family_for
+
+    family = family_for(model, template)
+    settings = ProveSettings(samples=n, params=params, chunk=n, count_fast_gate=count_fast_gate)
+    meta = {"kind": "prove", "dataset": "formalized.jsonl", "split": None, "model": model, "template": family.name,
+            "sampling": params.to_json(), "endpoint": endpoint, "rounds": 0, "stop_on_first": False}
+    return ProveStage(make_backend(model, endpoint=endpoint, use_vllm=use_vllm), family, settings, meta)
+
+
 # -- one run: the funnel, then (--prove N) the proofs ---------------------------------------------------------
 
 FIXED = ("kind", "input", "model", "template", "sampling", "header", "budget", "judges", "votes", "vote_rule",
