@@ -185,3 +185,32 @@ def test_a_kill_mid_run_then_a_rerun_gives_the_same_counts(server, tmp_path: Pat
     SLOW.clear()
     assert run_pipeline(pipeline_argv(srv.url, inp, rd)) == 0
     assert counts(rd) == EXPECTED
+
+
+def test_a_plan_file_flags_and_set(tmp_path: Path) -> None:
+    from bridge.cli import pipeline
+    from bridge.errors import InputError
+    from bridge.pipeline.plan import read_plan
+
+    (tmp_path / "problems.jsonl").write_text("", encoding="utf-8")
+    plan_file = tmp_path / "plan.toml"
+    plan_file.write_text('input = "problems.jsonl"\nrun_dir = "runs/x"\nendpoint = "http://e/v1"\n'
+                         '[solve]\nsamples = 3\n[formalize]\ncandidates = 5\nback_translation = false\n'
+                         '[prove]\nendpoint = "http://p/v1"\n', encoding="utf-8")
+    plan = read_plan(plan_file)
+    assert plan.input == str(tmp_path / "problems.jsonl") and plan.solve.samples == 3
+    assert plan.formalize.candidates == 5 and plan.formalize.back_translation is False
+    assert plan.endpoint_of("solve") == "http://e/v1" and plan.endpoint_of("prove") == "http://p/v1"
+    p = argparse.ArgumentParser()
+    pipeline.add_parser(p.add_subparsers())
+    args = p.parse_args(["pipeline", str(plan_file), "--proofs", "2", "--set", "synth.methods=mutate",
+                         "--set", "formalize.votes=1"])
+    plan = pipeline.plan_from_args(args)
+    assert (plan.prove.samples, plan.synth.methods, plan.formalize.votes) == (2, ["mutate"], 1)
+    assert plan.solve.samples == 3  # the file's, where no flag says otherwise
+    with pytest.raises(InputError, match="unknown key 'sampels'"):
+        pipeline.plan_from_args(p.parse_args(["pipeline", str(plan_file), "--set", "solve.sampels=2"]))
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[solve\n", encoding="utf-8")
+    with pytest.raises(InputError, match="not valid TOML"):
+        read_plan(bad)
