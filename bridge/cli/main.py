@@ -10,6 +10,7 @@ from bridge import __version__
 from bridge.cli import (
     card,
     data,
+    demo,
     doctor,
     export,
     formalize,
@@ -29,8 +30,8 @@ from bridge.cli import (
 )
 from bridge.errors import BridgeError
 
-COMMANDS = [verify, prove, report, export, data, setup, doctor, train, iterate, merge, card, rl, formalize, synth,
-            solve, prm, replay, pipeline]
+COMMANDS = [demo, verify, prove, report, export, data, setup, doctor, train, iterate, merge, card, rl, formalize,
+            synth, solve, prm, replay, pipeline]
 
 
 def build_parser() -> argparse.ArgumentParser:
