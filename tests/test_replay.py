@@ -96,6 +96,7 @@ def test_what_counts_as_a_difference() -> None:
     assert not differs(a, Verdict(id="k", verdict="proved"))
     assert differs(a, Verdict(id="k", verdict="proved", gate="fast"))  # a full-gate proof now only fast
     assert differs(a, Verdict(id="k", verdict="failed", reason="no"))
+    assert differs(a, Verdict(id="k", verdict="proved", checker="stand-in"))  # Lean's proof, now a stand-in's
     fast = Accepted("run.sqlite", "p/0/1", "", "", "x", gate="fast")
     assert not differs(fast, Verdict(id="k", verdict="proved", gate="fast"))
     diffs, unchecked = compare([a, fast], {a.key: Verdict(id=a.key, verdict="timeout", reason="slow")})

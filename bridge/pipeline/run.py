@@ -305,7 +305,7 @@ class PipelineRun:
         if not read_rows(pool):
             self.log("iterate: no formalized statement to iterate over")
             return {"code": None, "rounds": 0}
-        ep = it.endpoint or self.plan.endpoint_of("prove")
+        ep = it.endpoint  # an endpoint must serve the adapters iterate trains: not the prover's by default
         names = [n.strip() for n in self.plan.formalize.decontam.split(",") if n.strip() and n.strip() != "none"]
         cfg = IterateConfig(pool=str(pool), model=it.model or pv.model, rounds=it.rounds, samples=it.samples,
                             run_dir=self.dir / "iterate", template=pv.template,

@@ -52,6 +52,7 @@ class Accepted:
     body: str  # helpers + statement + proof, as checked
     verdict: str = "proved"
     gate: str = "full"
+    checker: str = "lean"  # "stand-in": decided by bridge's stand-in REPL, not Lean
 
     @property
     def key(self) -> str:
@@ -108,16 +109,17 @@ def from_store(run_dir: Path, path: Path) -> Iterator[Accepted]:
         for s, v in store.samples():
             if v is not None and v.verdict == "proved":
                 yield Accepted(_rel(run_dir, path), s.id, s.header, statements.get(s.problem_id, ""), s.body,
-                               v.verdict, v.gate)
+                               v.verdict, v.gate, v.checker)
 
 
-def _row_gate(row: dict[str, Any]) -> str:
+def _row_field(row: dict[str, Any], key: str, default: str) -> str:
+    """A row's recorded ``gate`` or ``checker`` (synth: provenance.verified, formalize --prove: provenance.proof)."""
     prov = row.get("provenance") if isinstance(row.get("provenance"), dict) else {}
     for k in ("verified", "proof"):
         d = prov.get(k)
-        if isinstance(d, dict) and d.get("gate"):
-            return str(d["gate"])
-    return str(row.get("gate") or "full")
+        if isinstance(d, dict) and d.get(key):
+            return str(d[key])
+    return str(row.get(key) or default)
 
 
 def from_rows(run_dir: Path, path: Path) -> Iterator[Accepted]:
@@ -129,7 +131,8 @@ def from_rows(run_dir: Path, path: Path) -> Iterator[Accepted]:
         rid = str(row.get("name") or row.get("id") or f"line {n}")
         header = row.get("header") if isinstance(row.get("header"), str) else "import Mathlib\n"
         yield Accepted(_rel(run_dir, path), rid, header, row["formal_statement"],
-                       (row.get("helpers") or "") + row["formal_statement"] + row["proof"], "proved", _row_gate(row))
+                       (row.get("helpers") or "") + row["formal_statement"] + row["proof"], "proved",
+                       _row_field(row, "gate", "full"), _row_field(row, "checker", "lean"))
 
 
 def from_rewards(run_dir: Path, path: Path) -> Iterator[Accepted]:
@@ -138,7 +141,8 @@ def from_rewards(run_dir: Path, path: Path) -> Iterator[Accepted]:
             raise InputError(f"{path}:{n}: {bad or 'a row must be a JSON object'}", "the file was altered: restore it")
         if row.get("verdict") == "proved" and isinstance(row.get("body"), str):
             yield Accepted(_rel(run_dir, path), f"{row.get('call')}:{row.get('id')}", str(row.get("header") or ""),
-                           str(row.get("statement") or ""), row["body"], "proved", str(row.get("gate") or "full"))
+                           str(row.get("statement") or ""), row["body"], "proved", str(row.get("gate") or "full"),
+                           str(row.get("checker") or "lean"))
 
 
 def accepted_proofs(run_dir: Path) -> list[Accepted]:
@@ -176,9 +180,14 @@ def nearest_provenance(run_dir: Path) -> dict[str, Any] | None:
 
 
 def differs(a: Accepted, v: Verdict) -> bool:
-    """A stored verdict that today's verifier does not give again: another verdict, or a full-gate proof
-    that now passes only the fast gate."""
-    return v.verdict != a.verdict or (a.gate == "full" and v.gate != "full")
+    """A stored verdict that today's verifier does not give again: another verdict, a full-gate proof that
+    now passes only the fast gate, or a proof Lean checked that now only a stand-in REPL decides."""
+    return (v.verdict != a.verdict or (a.gate == "full" and v.gate != "full")
+            or (a.checker == "lean" and v.checker != "lean"))
+
+
+def _by(checker: str) -> str:
+    return "" if checker == "lean" else f", {checker}"
 
 
 def compare(accepted: list[Accepted], verdicts: dict[str, Verdict]) -> tuple[list[Difference], list[str]]:
@@ -188,8 +197,8 @@ def compare(accepted: list[Accepted], verdicts: dict[str, Verdict]) -> tuple[lis
         if v is None:
             unchecked.append(a.key)
         elif differs(a, v):
-            diffs.append(Difference(a.source, a.id, f"{a.verdict} ({a.gate} gate)", f"{v.verdict} ({v.gate} gate)",
-                                    v.reason or ""))
+            diffs.append(Difference(a.source, a.id, f"{a.verdict} ({a.gate} gate{_by(a.checker)})",
+                                    f"{v.verdict} ({v.gate} gate{_by(v.checker)})", v.reason or ""))
     return diffs, unchecked
 
 

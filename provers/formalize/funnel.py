@@ -500,6 +500,7 @@ def proved_row(f: Formalization, row: dict[str, Any], samples: dict[str, tuple[s
                                                            "template": prover.get("template"),
                                                            "verdict": v.verdict if v else None,
                                                            "gate": v.gate if v else None,
+                                                           "checker": v.checker if v else None,
                                                            "proved": r.data.get("proved"),
                                                            "samples": r.data.get("samples")}}}
 

@@ -233,9 +233,8 @@ def lean_result(stage: str, v: Verdict) -> StageResult:
 def check_proved(samples: int, verdicts: dict[str, Verdict], count_fast_gate: bool = False) -> StageResult | None:
     """The ``proved`` stage of one survivor from the verdicts on its prover samples (sample id -> verdict):
     None while fewer than ``samples`` are decided (the stage is pending: a resumed run decides it); a fast-gate
-    ``proved`` (a stand-in REPL, not Lean) counts only with ``count_fast_gate``."""
-    proved = sorted(sid for sid, v in verdicts.items()
-                    if v.verdict == "proved" and (v.gate == "full" or count_fast_gate))
+    ``proved`` counts only with ``count_fast_gate``, a stand-in REPL's never (``Verdict.counted``)."""
+    proved = sorted(sid for sid, v in verdicts.items() if v.counted(count_fast_gate))
     if len(verdicts) < samples:
         return None
     data = {"samples": samples, "proved": len(proved), "proofs": proved}
