@@ -214,3 +214,29 @@ def test_a_plan_file_flags_and_set(tmp_path: Path) -> None:
     bad.write_text("[solve\n", encoding="utf-8")
     with pytest.raises(InputError, match="not valid TOML"):
         read_plan(bad)
+
+
+def test_with_iterate_a_round_trains_on_the_pipeline_rows(server, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("trl")
+    from tests.test_train_support import build_word_model
+
+    srv, inp = server
+    model = build_word_model(tmp_path / "model")
+    rd = tmp_path / "run"
+    # canaries are refused by the REPL stand-in, as Lean refuses their proofs
+    argv = pipeline_argv(srv.url, inp, rd, repl=repl_cmd(FORMAL_FAKE_REJECT="bridge_canary_"))
+    argv += ["--iterate", "--set", f"iterate.model={model}", "--set", "iterate.samples=2", "--set",
+             "iterate.max_tokens=8", "--set", "iterate.device=cpu", "--set", "iterate.max_steps=2", "--set",
+             "iterate.max_length=256", "--set", "iterate.canaries=1", "--set", "prove.template=deepseek-v1.5",
+             "--set", "iterate.lora_r=4"]
+    assert run_pipeline(argv) == 0
+    got = counts(rd)
+    assert got.pop("iterate") == (1, 1)
+    assert got == EXPECTED
+    assert (rd / "iterate" / "round-1" / "adapter" / "adapter_config.json").is_file()
+    data = json.loads((rd / "iterate" / "round-1" / "data.json").read_text(encoding="utf-8"))
+    # the pipeline's rows went in: its 3 Lean rows (re-verified) as synthetic, its informal rows by band
+    assert (data["synthetic"]["rows_in"], data["synthetic"]["kept"]) == (3, 3)
+    assert data["informal_available"] == {"intermediate": 1, "simple": 2}
+    assert data["bands"].get("lean-formalized", 0) >= 3

@@ -92,7 +92,13 @@ class IterateStage:
     rounds: int = 1
     samples: int = 8
     max_tokens: int = 2048
-    endpoint: str | None = None
+    endpoint: str | None = None  # a server that loads the adapters it trains (default: sample locally)
+    device: str | None = None  # cpu | cuda (default: cuda when there is one)
+    canaries: int = 4
+    max_steps: int = -1  # > 0: optimizer steps per round
+    max_length: int = 2048
+    learning_rate: float = 1e-4
+    lora_r: int = 16
 
 
 @dataclass

@@ -298,7 +298,9 @@ class PipelineRun:
     def iterate(self, train: dict[str, Any]) -> dict[str, Any]:
         from bridge.train.data import DataConfig
         from bridge.train.iterate import IterateConfig, Iteration
+        from bridge.train.rounds import finished_rounds
         from bridge.train.sampling import SamplingConfig
+        from bridge.train.sft import LoraSFTConfig
 
         it, pv = self.plan.iterate, self.plan.prove
         pool = self.dir / "formalize" / "formalized.jsonl"
@@ -312,12 +314,16 @@ class PipelineRun:
                             params=SamplingParams(pv.temperature, pv.top_p, it.max_tokens, self.plan.seed),
                             informal=str(self.dir / TRAIN_INFORMAL) if train["informal"] else None,
                             synthetic=str(self.dir / TRAIN_LEAN) if train["lean"] else None,
-                            data=DataConfig(decontam=tuple(names)),
-                            sampling=SamplingConfig(backend="endpoint" if ep else "transformers", endpoint=ep))
+                            canaries=it.canaries, data=DataConfig(decontam=tuple(names)),
+                            train=LoraSFTConfig(lora_r=it.lora_r, max_steps=it.max_steps, max_length=it.max_length,
+                                                learning_rate=it.learning_rate, device=it.device),
+                            sampling=SamplingConfig(backend="endpoint" if ep else "transformers", endpoint=ep,
+                                                    device=it.device,
+                                                    max_lora_rank=max(8, 1 << (it.lora_r - 1).bit_length())))
         code = Iteration(cfg, self.cfg, self.log).run()
         if code == 130:
             raise Stopped
-        return {"code": code, "rounds": len(read_json(self.dir / "iterate" / "rounds.json") or [])}
+        return {"code": code, "rounds": len(finished_rounds(self.dir / "iterate"))}
 
 
 def formal_input(p: InformalProblem) -> Problem:
