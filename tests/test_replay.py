@@ -103,6 +103,20 @@ def test_what_counts_as_a_difference() -> None:
     assert [d.id for d in diffs] == ["p/0/0"] and unchecked == [fast.key]
 
 
+def test_rl_reward_logs_are_read(tmp_path: Path) -> None:
+    """`rl grpo`'s rewards.jsonl: the completions judged proved, with the texts the reward logs for them."""
+    stmt = "theorem t : 1 + 1 = 2 := by\n"
+    lines = [{"call": 1, "step": 0, "stats": {}},
+             {"call": 1, "step": 0, "id": "c0", "verdict": "proved", "gate": "full", "header": "import Init\n",
+              "statement": stmt, "body": stmt + "  simp"},
+             {"call": 1, "step": 0, "id": "c1", "verdict": "failed", "gate": "full"}]
+    (tmp_path / "rewards.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    [a] = accepted_proofs(tmp_path)
+    assert (a.key, a.statement, a.body) == ("rewards.jsonl::1:c0", stmt, stmt + "  simp")
+    c = a.candidate()
+    assert (c.statement, c.proof, c.name) == (stmt, "  simp", "t")
+
+
 def test_not_a_directory_is_one_line(tmp_path: Path) -> None:
     r = bridge("replay", str(tmp_path / "nothing"))
     assert r.returncode == 2 and "no such directory" in r.stderr and "Traceback" not in r.stderr

@@ -32,7 +32,7 @@ from bridge.errors import InputError
 from bridge.runs import provenance
 from bridge.runs.store import RunStore
 from bridge.verify.api import Verifier
-from bridge.verify.candidate import Candidate, from_stored
+from bridge.verify.candidate import Candidate, from_code, from_stored
 from bridge.verify.verdict import Verdict
 
 ROW_FILES = ("synthetic.jsonl", "proved.jsonl", "train.jsonl")
@@ -61,8 +61,6 @@ class Accepted:
     def candidate(self) -> Candidate:
         if self.statement:
             return from_stored(self.key, self.header, self.statement, self.body)
-        from bridge.verify.candidate import from_code
-
         return from_code(self.key, self.header, self.body)
 
 
