@@ -410,11 +410,14 @@ def test_the_checker_line_is_read_strictly(rc: int, out: str, rule: str | None) 
 def test_the_corpus_under_strict_with_the_fake_checker(strict_cfg) -> None:
     """0 false accepts and 0 false rejects on the adversarial corpus through the fast gate and then the
     trusted checker (its fake, with the real command line and JSON line)."""
-    from tests.test_soundness_corpus import CHEATS, HONEST, candidate
+    from tests.test_soundness_corpus import CHEATS, HONEST, forms
 
     needs_sandbox()
     cfg, _ = strict_cfg
+    # every input form each case applies to (parts, code rows, .lean file, stdin, chat)
+    cheats = [c for case in CHEATS for c in forms(case).values()]
+    honest = [c for case in HONEST for c in forms(case).values()]
     with Verifier(cfg) as v:
-        got = {x.id: x for x in v.verify(candidate(c) for c in CHEATS + HONEST)}
-    assert [c["id"] for c in CHEATS if got[c["id"]].verdict == "proved"] == []
-    assert [(c["id"], got[c["id"]].reason) for c in HONEST if got[c["id"]].verdict != "proved"] == []
+        got = {x.id: x for x in v.verify(cheats + honest)}
+    assert [c.id for c in cheats if got[c.id].verdict == "proved"] == []
+    assert [(c.id, got[c.id].reason) for c in honest if got[c.id].verdict != "proved"] == []

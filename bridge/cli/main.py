@@ -15,6 +15,7 @@ from bridge.cli import (
     export,
     formalize,
     iterate,
+    lab,
     merge,
     pipeline,
     prm,
@@ -31,7 +32,7 @@ from bridge.cli import (
 from bridge.errors import BridgeError
 
 COMMANDS = [demo, verify, prove, report, export, data, setup, doctor, train, iterate, merge, card, rl, formalize,
-            synth, solve, prm, replay, pipeline]
+            synth, solve, prm, lab, replay, pipeline]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,7 +25,8 @@ import os
 import re
 import sys
 
-DECL = re.compile(r"(?m)^(theorem|lemma|def)\s+(«[^»]*»|[^\s:(\[{]+)(.*?):=", re.S)
+# a declaration at column 0, after its attributes if it has any (`@[simp] theorem …`)
+DECL = re.compile(r"(?m)^[ \t]*(?:@\[[^\]]*\]\s*)?(theorem|lemma|def)\s+(«[^»]*»|[^\s:(\[{]+)(.*?):=", re.S)
 
 
 def emit(ok: bool, stage: str, error: str | None, imports: list[str], targets: list[dict]) -> int:
@@ -56,7 +57,9 @@ def parse_name(s: str) -> tuple[str, ...] | None:
 def decls(source: str) -> dict[tuple[str, ...], tuple[str, str]]:
     """name (components) -> (kind, signature) of each declaration at column 0."""
     out = {}
-    chunks = re.split(r"(?m)^(?=(?:theorem|lemma|def)\s)", source)  # a signature never runs into the next one
+    # the environment holds declarations, not text: comments in front of one do not hide it
+    source = re.sub(r"/-.*?-/|--[^\n]*", "", source, flags=re.S)
+    chunks = re.split(r"(?m)^(?=[ \t]*(?:@\[[^\]]*\]\s*)?(?:theorem|lemma|def)\s)", source)  # a signature never runs into the next one
     for m in (DECL.match(ch) for ch in chunks):
         if m is None:
             continue
