@@ -18,8 +18,8 @@ deduplicated (against the seeds too) and decontaminated; each carries its proven
 store at the edges.
 
 One module per method (``have_lift``, ``mutate``, ``conjecture``) and the shared parts: ``common`` (the
-records, constants, tactic text), ``screen`` (screening and choosing), ``seeds``, ``run`` (the ``Synth`` run)
-and ``report``. Everything public is importable from ``provers.synth``.
+records, constants, tactic text), ``screen`` (screening and choosing), ``seeds``, ``run`` (the ``Synth`` run),
+``report`` and ``outputs`` (one run end to end). Everything public is importable from ``provers.synth``.
 """
 
 from __future__ import annotations
@@ -43,13 +43,14 @@ from provers.synth.common import (
 from provers.synth.conjecture import ConjectureSettings, ConjectureSteps, in_window, parse_window
 from provers.synth.have_lift import Have, LiftedHave, find_haves, have_lift, introduced_names, lift_haves
 from provers.synth.mutate import CONSEQUENCES, PREMISES, REWRITES, Mutation, MutationRule, mutate, mutations
+from provers.synth.outputs import FIXED, SynthOutcome, synth_into, write_outputs
 from provers.synth.report import build_report, decontaminated, markdown
 from provers.synth.run import Synth, strict_status
 from provers.synth.screen import choose, item_row, screen_items
 from provers.synth.seeds import load_seeds, seed_parts, seeds_from_file, seeds_from_run
 
 __all__ = [
-    "CONSEQUENCES", "DEFAULT_WINDOW", "LEAN_BAND", "MAX_PER_SEED", "METHODS", "PREMISES", "REWRITES", "STP_LEMMA",
+    "CONSEQUENCES", "DEFAULT_WINDOW", "FIXED", "SynthOutcome", "synth_into", "write_outputs", "LEAN_BAND", "MAX_PER_SEED", "METHODS", "PREMISES", "REWRITES", "STP_LEMMA",
     "VERDICTS_SCHEMA", "ConjectureSettings", "ConjectureSteps", "Have", "LiftedHave", "Mutation", "MutationRule",
     "Seed", "Skip", "Synth", "SynthItem", "build_report", "choose", "decontaminated", "find_haves", "have_lift",
     "helper_names", "in_window", "indent_of", "indented", "introduced_names", "item_row", "lift_haves",
