@@ -115,7 +115,7 @@ def collect(cfg: BridgeConfig) -> dict[str, Any]:
     add("sandbox", "active" if sb_ok and cfg.sandbox else ("off (--no-sandbox)" if sb_ok else "unavailable"),
         sb_ok or not cfg.sandbox, sb_why, required=cfg.sandbox)
     if cfg.sandbox:
-        from bridge.verify.api import sandbox_limits
+        from bridge.lean.sandbox_config import sandbox_limits
 
         for name, on, note in sandbox_protections(sandbox_limits(cfg)):
             add(f"  {name}", "on" if on else "OFF", on, note)

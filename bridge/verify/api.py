@@ -28,16 +28,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge.config import BridgeConfig, load_config
-from bridge.errors import SetupError
+from bridge.errors import ConfigError, SetupError
 from bridge.lean import sandbox
 from bridge.lean.pool import KEEP, RECYCLE, RETRY, Job, Outcome, Pool, PoolLimits, StartFailed
 from bridge.lean.project import ReplLaunch, repl_launch
 from bridge.lean.repl import Repl
-from bridge.verify import soundness
-from bridge.verify.cache import ResultCache, cache_key
+from bridge.lean.sandbox_config import extra_sandbox_paths, sandbox_limits
+from bridge.verify import lexer, soundness
+from bridge.verify import screen as screen_module
+from bridge.verify.cache import ResultCache, cache_key, fingerprint
 from bridge.verify.candidate import Candidate
 from bridge.verify.inputs import MAX_CANDIDATE_BYTES, oversize
 from bridge.verify.screen import Rule, screen
+from bridge.verify.strict import strict_refusal
 from bridge.verify.verdict import Verdict, classify_body, lean_clean, within
 
 if TYPE_CHECKING:
@@ -75,6 +78,10 @@ class Verifier:
         self.options = soundness.GateOptions(allow_native_decide=self.cfg.allow_native_decide,
                                              fast_gate=self.cfg.allow_fast_gate)
         self.rules = tuple(rules) if rules is not None else None
+        # before anything else: under --strict nothing a candidate runs may reach the checker or the cache
+        refused = strict_refusal(self.cfg.strict, self.cfg.sandbox)
+        if refused is not None:
+            raise ConfigError(refused)
         self._sandboxed = False
         if self.cfg.sandbox:
             ok, why = sandbox.sandbox_available()
@@ -96,6 +103,11 @@ class Verifier:
             if not ok:
                 raise SetupError(f"--strict was asked for, but the kernel checker is unavailable: {why}",
                                  "run `bridge setup` (it builds bridge-check), or drop --strict")
+        # what a cache entry was decided under besides the options: the checker's bytes and the screen
+        # (its rules file, its code, and any rules passed in)
+        self.checker_hash = str(getattr(self.strict_checker, "checker_hash", "") or "")
+        self.rules_hash = fingerprint([screen_module.RULES_FILE, screen_module.__file__, lexer.__file__],
+                                      repr(self.rules))
         # the stand-in REPL (`bridge demo`) is not Lean: its verdicts are labelled and never cached
         self.stand_in = is_stand_in(self.launch.argv)
         use_cache = self.cfg.use_cache and not self.stand_in
@@ -128,6 +140,9 @@ class Verifier:
         if self.cache is not None:
             self.cache.close()
             self.cache = None
+        closer = getattr(self.strict_checker, "close", None)
+        if callable(closer):
+            closer()
         self._tmp.cleanup()
 
     @property
@@ -167,7 +182,8 @@ class Verifier:
         opts = (f"native={self.options.allow_native_decide};fast={self.options.fast_gate};"
                 f"strict={self.cfg.strict};sandbox={self._sandboxed};hb={self.cfg.max_heartbeats};"
                 f"repl={' '.join(self.launch.argv)};gated={','.join(c.gated())};span={c.span}")
-        return cache_key(self.launch.lean_version, self.launch.manifest_hash, c.header, c.body, opts)
+        return cache_key(self.launch.lean_version, self.launch.manifest_hash, c.header, c.body, opts,
+                         checker_hash=self.checker_hash, rules_hash=self.rules_hash)
 
     def _job(self, c: Candidate, key: str) -> Job:
         ref = None
@@ -277,7 +293,11 @@ class Verifier:
                     if cached is not None:
                         stats.duplicates += 1
                     elif self.cache is not None:
-                        cached = self.cache.get(k)
+                        cached = self.cache.get(k, checker_hash=self.checker_hash, rules_hash=self.rules_hash)
+                        if cached is not None and cached.verdict == "proved" and self.strict_checker is not None:
+                            # the cache file can be written by anything that ran with the user's rights
+                            # outside the sandbox: under --strict a `proved` is always checked again
+                            cached = None
                         stats.cache_hits += cached is not None
                 if cached is not None:
                     cached = Verdict(**{**cached.__dict__, "id": c.id, "cached": True})
@@ -311,7 +331,7 @@ class Verifier:
                 stats.lean_decided += 1
                 if self.cache is not None and v.gate == "full" and v.rule != "setup":
                     with lock:
-                        self.cache.put(k, v)
+                        self.cache.put(k, v, checker_hash=self.checker_hash, rules_hash=self.rules_hash)
                 with lock:
                     finished[k] = v
                     waiting = in_flight.pop(k, [])
@@ -341,16 +361,3 @@ class Verifier:
         order = {c.id: i for i, c in enumerate(cands)}
         return sorted(self.verify(cands), key=lambda v: order.get(v.id, 0))
 
-
-def extra_sandbox_paths(cfg: BridgeConfig) -> list[Path]:
-    """``sandbox_paths``: more read-only paths a REPL needs (a toolchain outside ~/.elan, a stand-in's files)."""
-    return [Path(p).expanduser() for p in (cfg.sandbox_paths or "").split(os.pathsep) if p.strip()]
-
-
-def sandbox_limits(cfg: BridgeConfig) -> sandbox.SandboxLimits:
-    """Kernel-enforced limits for a sandboxed Lean process, from the configuration."""
-    # Lean maps every imported .olean into memory (Mathlib's are several GB at v4.9): the address-space
-    # limit sits well above the RSS limit, which the pool polls separately
-    address = cfg.address_space_mb or max(32768, 2 * (cfg.memory_limit_mb or 0))
-    return sandbox.SandboxLimits(address_space_mb=address, processes=cfg.max_processes or None,
-                                 file_size_mb=cfg.max_file_mb or None)
