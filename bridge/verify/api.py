@@ -62,10 +62,21 @@ STAND_IN_MODULE = "bridge.demo.standin_repl"
 _WRAPPED = re.compile(r"`[^`]*\bbwrap\b[^`]*`")  # a sandbox command line quoted in a start failure
 
 
+_STAND_IN_DIR = Path(__file__).resolve().parents[1] / "demo"  # bridge/demo (a path only: no upward import)
+
+
 def is_stand_in(argv: list[str]) -> bool:
     """Is this REPL command bridge's packaged stand-in (``bridge/demo/standin_repl.py``), not Lean? Any
-    argument naming it, as a file or as ``-m bridge.demo.standin_repl``, makes it one (fail closed)."""
-    return any(Path(a).name == "standin_repl.py" or a == STAND_IN_MODULE for a in argv)
+    argument naming that file (through any path to its directory) or ``-m bridge.demo.standin_repl``
+    makes it one. The tests' links and wrappers elsewhere (``tests/fakes/fake_repl.py``) are not: they
+    stand for Lean in the tests."""
+    for a in argv:
+        if a == STAND_IN_MODULE:
+            return True
+        p = Path(a)
+        if p.name == "standin_repl.py" and p.parent.resolve() == _STAND_IN_DIR:
+            return True
+    return False
 
 
 class Verifier:
