@@ -234,11 +234,14 @@ class Iteration:
         from tqdm import tqdm
 
         from bridge.cli.signals import stop_on_signals
+        from bridge.runs import provenance
         from bridge.runs.store import RunStore
         from bridge.verify.api import Verifier
         from provers.pipeline import Pipeline, ProveSettings
 
         with Verifier(self.bcfg) as verifier, RunStore(store_dir) as store:
+            provenance.record(store_dir, verifier)
+            provenance.record(self.dir, verifier)
             meta = {**meta, "template": self.fam.name, "sampling": params.to_json(), "samples": samples,
                     "adapter": str(Path(adapter).resolve()) if adapter else None,
                     "lean_version": verifier.launch.lean_version,
