@@ -89,6 +89,16 @@ def test_report_equals_hand_computations(solved: dict) -> None:
     assert (run_dir / "consensus.png").stat().st_size > 1000
 
 
+def test_consensus_curves_have_every_k(solved: dict) -> None:
+    r = solved["report"]
+    for band, g in r["difficulty_band_metrics"].items():
+        c = r["consensus_curves"][band]
+        assert c["ks"] == [1, 2, 3, 4]  # every k, not only the pass@k columns (1, 4)
+        for k in ("1", "4"):
+            assert c["consensus_pass_at_k"][int(k) - 1] == pytest.approx(g["consensus_pass_at_k"][k])
+            assert c["pass_at_k"][int(k) - 1] == pytest.approx(g["pass_at_k"][k])
+
+
 def test_simple_to_lean_side_by_side(solved: dict) -> None:
     s = solved["report"]["simple_to_lean"]
     assert s["formal_run"] == str(solved["lean"].resolve())
@@ -236,3 +246,15 @@ def test_empty_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and str(empty) in err and "; give " in err, err
     assert not (tmp_path / "run").exists()
+
+
+def test_consensus_figure_legend_is_off_the_data(solved: dict) -> None:
+    from bridge.informal.report import consensus_figure
+
+    fig = consensus_figure(solved["report"])
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    r = fig.canvas.get_renderer()
+    assert ax.get_legend().get_window_extent(r).y1 <= ax.get_window_extent(r).y0
+    xs = {x for line in ax.get_lines() for x in line.get_xdata()}
+    assert xs == {1, 2, 3, 4}  # consensus and pass@k at every k
