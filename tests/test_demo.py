@@ -184,6 +184,7 @@ def test_tiny_model_runs_one_iterate_round(tiny: dict) -> None:
         assert rd["no_training_reason"]
     assert f"rounds: {it / 'rounds.json'}" in r.stderr
     assert "decontamination against miniF2F/ProofNet is off" in r.stderr
+    assert "[stand-in] round 1/1:" in r.stderr  # the round's own log lines say whose verdicts they are
     assert "STAND-IN verdicts, not Lean's" in (it / "rounds.md").read_text(encoding="utf-8")
     # the prove -> report -> export demo ran first, as without --tiny-model
     assert r.stdout.startswith("STAND-IN verdicts, not Lean's: 3/6 problems solved")

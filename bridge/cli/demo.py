@@ -148,7 +148,8 @@ def tiny_iterate(run_dir: Path, cfg) -> int:  # cfg: the demo's BridgeConfig (th
                                       *TINY_ITERATE])
     # the demo mark: no flag sets it; with the stand-in REPL its verdicts count in this run only
     icfg = dataclasses.replace(config_from(args), demo=True)
-    code = Iteration(icfg, cfg, eprint).run()
+    # every line of the round says whose verdicts these are ("verified" means: by the stand-in)
+    code = Iteration(icfg, cfg, lambda line: eprint(f"[stand-in] {line}")).run()
     if code:
         return code
     rounds = json.loads((it_dir / "rounds.json").read_text(encoding="utf-8"))
