@@ -52,7 +52,10 @@ Kinds (``Token.kind``):
 ``comment`` / ``doc_comment``
     ``--`` and ``/- -/`` comments / ``/-- -/`` and ``/-! -/`` (only with ``keep_comments=True``).
 ``error``
-    reserved; :func:`tokenize` raises :class:`LexError` instead of producing it.
+    only in :func:`tokenize_readings`, where a second reading cannot be lexed (``text`` is the
+    message); :func:`tokenize` raises :class:`LexError` instead of producing it.
+``reading``
+    only in :func:`tokenize_readings`: opens the tokens of the next reading (``literal``, ``plain``).
 
 A caveat for screens: :func:`tokenize` is Lean's reading of a file that *parses*.  After a parse
 error Lean's command loop (``parseCommand`` in ``src/Lean/Parser/Module.lean``) skips ahead token by
@@ -82,13 +85,14 @@ __all__ = [
     "Token",
     "tokenize",
     "tokenize_plain",
+    "tokenize_readings",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class Token:
     kind: str  # see the module docstring
-    text: str  # the exact source slice
+    text: str  # the exact source slice (for ``reading`` and ``error`` tokens: see tokenize_readings)
     start: int  # offset into the source
     end: int
     depth: int = 0  # interpolation nesting: 0 at top level, 1 inside the {...} of an interpolated string
@@ -416,6 +420,46 @@ def tokenize_plain(source: str, *, keep_comments: bool = False) -> list[Token]:
     ``s!"\{x}"`` is an error: ``\{`` is an escape only in interpolated strings).
     """
     return _tokenize(source, keep_comments, False)
+
+
+def tokenize_readings(source: str) -> list[Token]:
+    """Every reading of ``source`` a screen must look at, in one stream, in the order to check them.
+
+    First the tokens of :func:`tokenize` (it raises :class:`LexError` as that does).  If they hold an
+    interpolation prefix keyword (:data:`INTERPOLATION_PREFIXES`), two more readings follow, each
+    opened by a marker token of kind ``reading``:
+
+    * ``reading`` ``"literal"`` (start/end/depth those of an ``interp_string_part``), one per part in
+      order, then the tokens of that part's text without its delimiters read as code (what Lean's
+      command loop reads there after a parse error inside ``{...}``), offsets moved into ``source``,
+      ``depth`` counted from that text;
+    * ``reading`` ``"plain"`` (start 0, end ``len(source)``), then the tokens of :func:`tokenize_plain`.
+
+    Where a marked reading cannot be lexed, its tokens are one ``error`` token instead: ``text`` is
+    the :class:`LexError`'s message and ``start`` = ``end`` its offset (into ``source``).
+    Comments are never returned.
+    """
+    toks = _tokenize(source, False, True)
+    if not any(t.kind == "keyword" and t.text in INTERPOLATION_PREFIXES for t in toks):
+        return toks
+    stream = list(toks)
+    for part in toks:
+        if part.kind != "interp_string_part":
+            continue
+        stream.append(_new_token("reading", "literal", part.start, part.end, part.depth))
+        base = part.start + 1  # the part's text without its delimiters: '"' or '}', then '{' or '"'
+        try:
+            inner = _tokenize(part.text[1:-1] if len(part.text) >= 2 else "", False, True)
+        except LexError as e:
+            stream.append(_new_token("error", e.message, base + e.offset, base + e.offset, 0))
+            continue
+        stream.extend(_new_token(t.kind, t.text, t.start + base, t.end + base, t.depth) for t in inner)
+    stream.append(_new_token("reading", "plain", 0, len(source), 0))
+    try:
+        stream.extend(_tokenize(source, False, False))
+    except LexError as e:
+        stream.append(_new_token("error", e.message, e.offset, e.offset, 0))
+    return stream
 
 
 def _tokenize(source: str, keep_comments: bool, interpolate: bool) -> list[Token]:
