@@ -39,7 +39,9 @@ def _expected(text: str) -> list[tuple]:
 
 
 def _got(text: str) -> list[tuple]:
-    return [(t.kind, t.text, t.start, t.end, t.depth) for t in tokenize_readings(text)]
+    got = tokenize_readings(text)
+    assert got.marks == tuple(i for i, t in enumerate(got.tokens) if t.kind == "reading")
+    return [(t.kind, t.text, t.start, t.end, t.depth) for t in got.tokens]
 
 
 @pytest.mark.parametrize("text", [
@@ -58,7 +60,7 @@ def test_the_stream_holds_each_reading_in_order(text: str) -> None:
 
 
 def test_the_markers_and_errors_say_where() -> None:
-    got = tokenize_readings('s!"«{x}"')
+    got = tokenize_readings('s!"«{x}"').tokens
     marker = got[[t.kind for t in got].index("reading")]
     assert (marker.text, marker.start) == ("literal", 2)
     err = got[[t.kind for t in got].index("error")]

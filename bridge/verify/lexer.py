@@ -82,6 +82,7 @@ __all__ = [
     "INTERPOLATION_PREFIX_SHAPES",
     "OPEN_BRACKETS",
     "LexError",
+    "Readings",
     "Token",
     "tokenize",
     "tokenize_plain",
@@ -422,7 +423,15 @@ def tokenize_plain(source: str, *, keep_comments: bool = False) -> list[Token]:
     return _tokenize(source, keep_comments, False)
 
 
-def tokenize_readings(source: str) -> list[Token]:
+@dataclass(frozen=True, slots=True)
+class Readings:
+    """What :func:`tokenize_readings` gives: one stream of tokens, and where its marked readings begin."""
+
+    tokens: list[Token]
+    marks: tuple[int, ...]  # the index in ``tokens`` of each ``reading`` marker, in order
+
+
+def tokenize_readings(source: str) -> Readings:
     """Every reading of ``source`` a screen must look at, in one stream, in the order to check them.
 
     First the tokens of :func:`tokenize` (it raises :class:`LexError` as that does).  If they hold an
@@ -437,15 +446,17 @@ def tokenize_readings(source: str) -> list[Token]:
 
     Where a marked reading cannot be lexed, its tokens are one ``error`` token instead: ``text`` is
     the :class:`LexError`'s message and ``start`` = ``end`` its offset (into ``source``).
-    Comments are never returned.
+    Comments are never returned.  ``marks`` lists the markers' indices, so that a reader need not
+    look at every token to find where a reading begins.
     """
     toks = _tokenize(source, False, True)
     if not any(t.kind == "keyword" and t.text in INTERPOLATION_PREFIXES for t in toks):
-        return toks
-    stream = list(toks)
+        return Readings(toks, ())
+    stream, marks = list(toks), []
     for part in toks:
         if part.kind != "interp_string_part":
             continue
+        marks.append(len(stream))
         stream.append(_new_token("reading", "literal", part.start, part.end, part.depth))
         base = part.start + 1  # the part's text without its delimiters: '"' or '}', then '{' or '"'
         try:
@@ -454,12 +465,13 @@ def tokenize_readings(source: str) -> list[Token]:
             stream.append(_new_token("error", e.message, base + e.offset, base + e.offset, 0))
             continue
         stream.extend(_new_token(t.kind, t.text, t.start + base, t.end + base, t.depth) for t in inner)
+    marks.append(len(stream))
     stream.append(_new_token("reading", "plain", 0, len(source), 0))
     try:
         stream.extend(_tokenize(source, False, False))
     except LexError as e:
         stream.append(_new_token("error", e.message, e.offset, e.offset, 0))
-    return stream
+    return Readings(stream, tuple(marks))
 
 
 def _tokenize(source: str, keep_comments: bool, interpolate: bool) -> list[Token]:
@@ -469,7 +481,7 @@ def _tokenize(source: str, keep_comments: bool, interpolate: bool) -> list[Token
     :class:`_Lexer` method) that finishes the token and returns where the next one may start.
     """
     lx = _Lexer(source, keep_comments, interpolate)
-    rules = _RULES
+    rules, emit = _RULES, _Lexer._emit
     src, n, match = source, len(source), _MASTER.match
     pos = 0
     while pos < n:
@@ -481,6 +493,9 @@ def _tokenize(source: str, keep_comments: bool, interpolate: bool) -> list[Token
             raise _fail(src, pos)
         group = m.lastindex
         start, end = m.span(group)  # the token starts after the spaces (group 1)
+        if group == _G_ID and (text := src[start:end]) not in _SPECIAL_WORDS:  # (the most common rule, inlined)
+            pos = emit(lx, "ident", text, start, end, False, len(lx.brackets))
+            continue
         pos = rules[group](lx, start, end)  # type: ignore[index]
     if lx.frames:
         raise LexError(lx.frames[-1].str_start, "unterminated string interpolation")

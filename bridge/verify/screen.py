@@ -18,7 +18,6 @@ import re
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
-from operator import attrgetter
 from pathlib import Path
 
 from bridge.errors import ConfigError
@@ -27,6 +26,7 @@ from bridge.verify.lexer import (
     _ID_FIRST,
     _ID_REST,
     LexError,
+    Readings,
     Token,
     tokenize,
     tokenize_readings,
@@ -347,24 +347,20 @@ def _check_literal(part: Token, toks: list[Token], pol: Policy, options: frozens
         raise _Found(f.rule, f"{f.message}, in the text of an interpolated string", part) from None
 
 
-_KIND = attrgetter("kind")
-
-
-def _readings(stream: list[Token]) -> list[tuple[Token | None, list[Token]]]:
+def _readings(readings: Readings) -> list[tuple[Token | None, list[Token]]]:
     """Cut the lexer's one stream (:func:`tokenize_readings`) at its ``reading`` markers: (marker, tokens)
     per reading, in order; the first reading (Lean's) has no marker."""
-    kinds = list(map(_KIND, stream))  # (C-speed passes: the first reading is the whole text)
+    stream = readings.tokens
+    if not readings.marks:
+        return [(None, stream)]
     out: list[tuple[Token | None, list[Token]]] = []
     marker: Token | None = None
     start = 0
-    while True:
-        try:
-            k = kinds.index("reading", start)
-        except ValueError:
-            out.append((marker, stream[start:] if start else stream))
-            return out
+    for k in readings.marks:
         out.append((marker, stream[start:k]))
         marker, start = stream[k], k + 1
+    out.append((marker, stream[start:]))
+    return out
 
 
 def _check_option(code: list[Token], i: int, pol: Policy) -> None:
@@ -601,11 +597,11 @@ def screen_exact(text: str, options: frozenset[str] = frozenset()) -> tuple[str,
     """``screen_text`` through the exact lexer only."""
     pol = policy()
     try:
-        stream = tokenize_readings(text)  # Lean's reading, then (with an interpolated string) the others
+        readings = tokenize_readings(text)  # Lean's reading, then (with an interpolated string) the others
     except LexError as e:
         return "lex", f"{BUILTIN_RULES['lex']}: {e.message}", e.offset, text[e.offset:e.offset + 40]
     try:
-        for marker, toks in _readings(stream):
+        for marker, toks in _readings(readings):
             if marker is None:  # Lean's reading of a file that parses
                 _check_tokens(toks, pol, options)
                 _check_line_starts(text, toks)
