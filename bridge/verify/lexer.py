@@ -101,7 +101,7 @@ class Token:
 
 # A frozen dataclass's ``__init__`` goes through ``object.__setattr__`` for every field; writing the
 # slots through their member descriptors builds an identical Token in half the time, which is a
-# third of the lexer's time on a long proof.  ``_Lexer._emit`` inlines this.
+# third of the lexer's time on a long proof.  The loop in ``_tokenize`` and ``_Lexer._emit`` inline this.
 _TOKEN_SLOTS = (
     object.__new__,
     Token.kind.__set__,  # type: ignore[attr-defined]
@@ -478,10 +478,13 @@ def _tokenize(source: str, keep_comments: bool, interpolate: bool) -> list[Token
     """The lexer proper; ``interpolate`` says whether to follow the grammar for interpolated strings.
 
     One match of ``_MASTER`` per token; the group that matched picks the rule in ``_RULES`` (a
-    :class:`_Lexer` method) that finishes the token and returns where the next one may start.
+    :class:`_Lexer` method) that finishes the token: it returns the token (kind, text, end, whether
+    a string after it is interpolated, the bracket-stack height before it) for the loop to emit, or,
+    where it emitted what it read itself, the offset where the next token may start.
     """
     lx = _Lexer(source, keep_comments, interpolate)
-    rules, emit = _RULES, _Lexer._emit
+    rules, append = _RULES, lx.toks.append
+    new, set_kind, set_text, set_start, set_end, set_depth = _TOKEN_SLOTS
     src, n, match = source, len(source), _MASTER.match
     pos = 0
     while pos < n:
@@ -493,13 +496,33 @@ def _tokenize(source: str, keep_comments: bool, interpolate: bool) -> list[Token
             raise _fail(src, pos)
         group = m.lastindex
         start, end = m.span(group)  # the token starts after the spaces (group 1)
-        if group == _G_ID and (text := src[start:end]) not in _SPECIAL_WORDS:  # (the most common rule, inlined)
-            pos = emit(lx, "ident", text, start, end, False, len(lx.brackets))
-            continue
-        pos = rules[group](lx, start, end)  # type: ignore[index]
+        if group == _G_ID and (text := src[start:end]) not in _SPECIAL_WORDS:  # (the commonest rule, inlined)
+            kind, new_interp, nb = "ident", False, len(lx.brackets)
+        else:
+            got = rules[group](lx, start, end)  # type: ignore[index]
+            if got.__class__ is int:  # the rule emitted what it read itself (strings, comments ...)
+                pos = got  # type: ignore[assignment]
+                continue
+            kind, text, end, new_interp, nb = got  # type: ignore[misc]
+        tok = new(Token)  # = Token(kind, text, start, end, depth), the fast way (see _TOKEN_SLOTS)
+        set_kind(tok, kind)
+        set_text(tok, text)
+        set_start(tok, start)
+        set_end(tok, end)
+        set_depth(tok, lx.depth)
+        append(tok)
+        if lx.at is not None:  # follow throwErrorAt past it
+            lx.at = _at_step(lx.at, tok, nb, len(lx.brackets), lx.maybe)
+        lx.interp_next = new_interp and interpolate
+        pos = end
     if lx.frames:
         raise LexError(lx.frames[-1].str_start, "unterminated string interpolation")
     return lx.toks
+
+
+# What a token rule returns: a token for the loop to emit (kind, text, end, new_interp, nb), or the
+# offset after what the rule emitted itself.
+_Got = tuple[str, str, int, bool, int] | int
 
 
 class _Lexer:
@@ -542,13 +565,13 @@ class _Lexer:
         self.interp_next = new_interp and self.interpolate
         return end
 
-    def _ident(self, start: int, end: int) -> int:
+    def _ident(self, start: int, end: int) -> _Got:
         text = self.src[start:end]
         if text in _SPECIAL_WORDS:
             return self._special_word(text, start, end)
-        return self._emit("ident", text, start, end, False, len(self.brackets))
+        return "ident", text, end, False, len(self.brackets)
 
-    def _special_word(self, text: str, start: int, end: int) -> int:
+    def _special_word(self, text: str, start: int, end: int) -> _Got:
         """An interpolation prefix, ``throwErrorAt``, ``trace[`` or a command keyword."""
         nb = len(self.brackets)
         kind, new_interp = "ident", False
@@ -567,9 +590,9 @@ class _Lexer:
                 self.brackets.append(_TRACE_CLOSE)
         else:  # a command keyword: no term goes on past it
             self.at = _end_terms(self.maybe, self.at, nb)
-        return self._emit(kind, text, start, end, new_interp, nb)
+        return kind, text, end, new_interp, nb
 
-    def _symbol(self, start: int, end: int) -> int:
+    def _symbol(self, start: int, end: int) -> _Got:
         src = self.src
         text = src[start:end]
         # A "--" or "/-" inside a run starts a comment only if Lean's token ends right before it,
@@ -585,16 +608,16 @@ class _Lexer:
             text, end = text[:k], start + k
         elif src.startswith("'", end):
             text, end = _glued_quote(src, text, end)
-        return self._emit("symbol", text, start, end, False, len(self.brackets))
+        return "symbol", text, end, False, len(self.brackets)
 
-    def _open(self, start: int, end: int) -> int:
+    def _open(self, start: int, end: int) -> _Got:
         text, nb = self.src[start:end], len(self.brackets)
         self.brackets.append(_CLOSER_OF[text])
         if text == "@[":
             self.at = _end_terms(self.maybe, self.at, nb)
-        return self._emit("symbol", text, start, end, False, nb)
+        return "symbol", text, end, False, nb
 
-    def _close(self, start: int, end: int) -> int:
+    def _close(self, start: int, end: int) -> _Got:
         text, brackets, frames = self.src[start:end], self.brackets, self.frames
         nb = len(brackets)
         if frames and nb == frames[-1].base:
@@ -611,7 +634,7 @@ class _Lexer:
             maybe.pop()
         if self.at is not None and nb_after < self.at[1]:
             self.at = None
-        return self._emit("symbol", text, start, end, new_interp, nb)
+        return "symbol", text, end, new_interp, nb
 
     def _close_interpolation(self, pos: int) -> int:
         """The "}" closing an interpolation: check it held code, then go on with the string."""
@@ -638,7 +661,7 @@ class _Lexer:
             self.at, self.maybe = None, []
         return end
 
-    def _number(self, start: int, end: int) -> int:
+    def _number(self, start: int, end: int) -> _Got:
         toks = self.toks
         # fieldIdxFn after a "." glued to an identifier, a closing bracket, ... (proj notation)
         if (
@@ -651,9 +674,9 @@ class _Lexer:
             end = _DIGITS.match(self.src, start).end()  # type: ignore[union-attr]  # fieldIdxFn: digits only
         else:
             end = _number_end(self.src, start)
-        return self._emit("number", self.src[start:end], start, end, False, len(self.brackets))
+        return "number", self.src[start:end], end, False, len(self.brackets)
 
-    def _string(self, start: int, end: int) -> int:
+    def _string(self, start: int, end: int) -> _Got:
         """A ``"``: decide what Lean's parser makes of this string: interpolated, plain, or "cannot tell"."""
         nb, at = len(self.brackets), self.at
         mode = 1 if self.interp_next else 0  # 1 interpolated, 0 plain, 2 maybe
@@ -680,12 +703,12 @@ class _Lexer:
         self.toks.append(_new_token("string", text, start, end, self.depth))
         return end
 
-    def _line_comment(self, start: int, end: int) -> int:
+    def _line_comment(self, start: int, end: int) -> _Got:
         if self.keep:
             self.toks.append(_new_token("comment", self.src[start:end], start, end, self.depth))
         return end
 
-    def _block_comment(self, start: int, end: int) -> int:
+    def _block_comment(self, start: int, end: int) -> _Got:
         src = self.src
         end = _block_comment_end(src, start)
         if self.keep:
@@ -693,7 +716,7 @@ class _Lexer:
             self.toks.append(_new_token("doc_comment" if doc else "comment", src[start:end], start, end, self.depth))
         return end
 
-    def _char(self, start: int, end: int) -> int:
+    def _char(self, start: int, end: int) -> _Got:
         src = self.src
         if src.startswith("''", start):  # tokenFnAux: "'" starts a char only if not followed by "'"
             kind, text, end = "symbol", "''", start + 2
@@ -702,9 +725,9 @@ class _Lexer:
             if end < 0:
                 raise LexError(start, "missing end of character literal")
             kind, text = "char", src[start:end]
-        return self._emit(kind, text, start, end, False, len(self.brackets))
+        return kind, text, end, False, len(self.brackets)
 
-    def _raw_string(self, start: int, end: int) -> int:
+    def _raw_string(self, start: int, end: int) -> _Got:
         src, nb = self.src, len(self.brackets)
         close = '"' + "#" * (end - start - 2)
         j = src.find(close, end)
@@ -713,9 +736,9 @@ class _Lexer:
         end = j + len(close)
         if self.at is not None and self.at[0] == _AT_AFTER and self.at[1] == nb:
             self.at = None  # the message is a term (a raw string is never interpolated)
-        return self._emit("string", src[start:end], start, end, False, nb)
+        return "string", src[start:end], end, False, nb
 
-    def _backquote(self, start: int, end: int) -> int:
+    def _backquote(self, start: int, end: int) -> _Got:
         # tokenFnAux: "`" followed by an identifier start is a name literal (nameLitAux);
         # "``" before one is Term.doubleQuotedName.  Otherwise "`" is a symbol (quotations).
         src = self.src
@@ -727,13 +750,13 @@ class _Lexer:
             kind, end = "name_lit", mi.end()
         else:
             kind, end = "symbol", start + 1
-        return self._emit(kind, src[start:end], start, end, False, len(self.brackets))
+        return kind, src[start:end], end, False, len(self.brackets)
 
-    def _hash_command(self, start: int, end: int) -> int:
+    def _hash_command(self, start: int, end: int) -> _Got:
         """A ``#`` command such as ``#eval``, ``#print``, ``#exit``."""
         nb = len(self.brackets)
         self.at = _end_terms(self.maybe, self.at, nb)
-        return self._emit("keyword", self.src[start:end], start, end, False, nb)
+        return "keyword", self.src[start:end], end, False, nb
 
 
 # The token rules, indexed by the number of the ``_MASTER`` group that matched (_G_RAW .. _G_KW: 2 .. 13).
