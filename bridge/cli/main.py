@@ -17,8 +17,10 @@ from bridge.cli import (
     iterate,
     lab,
     merge,
+    pipeline,
     prm,
     prove,
+    replay,
     report,
     rl,
     setup,
@@ -30,7 +32,7 @@ from bridge.cli import (
 from bridge.errors import BridgeError
 
 COMMANDS = [demo, verify, prove, report, export, data, setup, doctor, train, iterate, merge, card, rl, formalize,
-            synth, solve, prm, lab]
+            synth, solve, prm, lab, replay, pipeline]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from pathlib import Path
 
 from bridge.cli.common import add_config_flags, config_from_args, eprint
 from bridge.cli.formalize import DEFAULT_DECONTAM, decontam_sets, slug
 from bridge.cli.report import add_count_fast_gate_flag
 from bridge.cli.signals import INTERRUPTED, stop_on_signals
+from bridge.data.decontam import NGRAM
 from bridge.errors import InputError
 
 
@@ -37,7 +37,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="do not re-check with the kernel checker even when it is there (--strict requires it)")
     p.add_argument("--decontam", default=DEFAULT_DECONTAM, metavar="SETS",
                    help=f"evaluation sets no item may match (default {DEFAULT_DECONTAM}; `none` for none)")
-    p.add_argument("--ngram", type=int, default=20)
+    p.add_argument("--max-per-seed", type=int, default=None, metavar="N",
+                   help="keep at most N items per seed and method (default 3; 0: no cap); an item that is a "
+                   "near-duplicate of one kept before it (same conclusion, docs/decontamination.md) is dropped")
+    p.add_argument("--ngram", type=int, default=NGRAM, metavar="N",
+                   help=f"n-gram length of decontamination's near-duplicate score (default {NGRAM}; "
+                   "docs/decontamination.md)")
     p.add_argument("-o", "--output", metavar="FILE", help="the items' JSONL (default RUN_DIR/synthetic.jsonl)")
     c = p.add_argument_group("conjecture")
     c.add_argument("--model", help="the conjecturer (STP's prompt; e.g. an STP checkpoint)")
@@ -67,18 +72,18 @@ def run(args: argparse.Namespace, strict_checker: object | None = None) -> int:
     from bridge.verify.api import Verifier
     from provers.backends import make_backend
     from provers.backends.base import SamplingParams
-    from provers.formalize.funnel import write_jsonl
     from provers.synth import (
+        FIXED,
+        MAX_PER_SEED,
         METHODS,
         STP_LEMMA,
         ConjectureSettings,
         Synth,
-        build_report,
-        item_row,
         load_seeds,
-        markdown,
         parse_window,
         strict_status,
+        synth_into,
+        write_outputs,
     )
     from provers.templates import family_for
 
@@ -95,34 +100,45 @@ def run(args: argparse.Namespace, strict_checker: object | None = None) -> int:
         raise InputError("--method conjecture needs --model (the conjecturer)", "e.g. --model M --endpoint URL")
     if args.samples < 1 or args.conjectures < 1:
         raise InputError("--samples and --conjectures must be at least 1")
+    max_per_seed = MAX_PER_SEED if args.max_per_seed is None else args.max_per_seed
+    if max_per_seed < 0:
+        raise InputError(f"--max-per-seed {max_per_seed}: must be 0 (no cap) or more")
     seeds = load_seeds(args.source, bool(cfg.count_fast_gate))
     seeds = seeds[: args.limit] if args.limit is not None else seeds
     if not seeds:
-        raise InputError(f"{args.source}: no verified proof to synthesise from")
+        raise InputError(f"{args.source}: no verified proof to synthesise from; give a `bridge prove` run directory "
+                         "with proved samples, or a JSONL of rows with `formal_statement` and `proof`")
     against = decontam_sets(args.decontam, cfg)
     mode = "off" if args.no_strict else "require" if cfg.strict else "auto"
     base_cfg = dataclasses.replace(cfg, strict=False)
     strict = strict_status(mode, base_cfg, strict_checker)
 
-    def make_verifier(use_strict: bool) -> Verifier:
-        if not use_strict:
-            return Verifier(base_cfg)
-        return Verifier(dataclasses.replace(base_cfg, strict=True), strict_checker=strict_checker)
-
     run_dir = Path(args.run_dir or f"runs/synth_{slug(args.source)}_{'-'.join(methods)}")
+
+    def make_verifier(use_strict: bool) -> Verifier:
+        from bridge.runs import provenance
+
+        if not use_strict:
+            v = Verifier(base_cfg)
+        else:
+            v = Verifier(dataclasses.replace(base_cfg, strict=True), strict_checker=strict_checker)
+        provenance.record(run_dir, v)  # what decides this run's verdicts
+        return v
+
     conj = ConjectureSettings(per_seed=args.conjectures, samples=args.samples, window=window,
                               lemma=args.lemma or STP_LEMMA,
                               params=SamplingParams(args.temperature, args.top_p, args.max_tokens, args.seed),
                               prover_params=SamplingParams(1.0, 0.95, args.prover_max_tokens, args.seed))
     meta = {"kind": "synth", "source": args.source, "methods": list(methods), "limit": args.limit,
-            "decontam": list(against), "ngram": args.ngram, "strict": strict[0], "strict_reason": strict[1]}
+            "decontam": list(against), "ngram": args.ngram, "max_per_seed": max_per_seed, "strict": strict[0],
+            "strict_reason": strict[1]}
     if "conjecture" in methods:
         meta["conjecture_settings"] = {"model": args.model, "endpoint": args.endpoint, "per_seed": args.conjectures,
                                        "samples": args.samples, "window": list(window), "lemma": conj.lemma,
                                        "sampling": conj.params.to_json(), "prover_model": args.prover_model or args.model,
                                        "prover_sampling": conj.prover_params.to_json()}
     with RunStore(run_dir) as store:
-        store.check_meta(meta, fixed=("kind", "source", "methods", "limit", "decontam", "ngram", "conjecture_settings"))
+        store.check_meta(meta, fixed=FIXED)
         conjecturer = prover = None
         if "conjecture" in methods:
             conjecturer = make_backend(args.model, endpoint=args.endpoint)
@@ -134,20 +150,14 @@ def run(args: argparse.Namespace, strict_checker: object | None = None) -> int:
         eprint(f"run directory: {run_dir} ({len(seeds)} verified proof(s); {', '.join(methods)}; strict: "
                f"{'yes' if strict[0] else 'no, ' + str(strict[1])})")
         synth = Synth(run_dir, store, methods, make_verifier, against, args.ngram, strict, bool(cfg.count_fast_gate),
-                      conj, conjecturer, prover, log=eprint)
+                      conj, conjecturer, prover, log=eprint, max_per_seed=max_per_seed)
         with stop_on_signals(synth.stop, "every verdict"):
-            out = synth.run(seeds)
-        if synth.stopped:
+            outcome = synth_into(synth, seeds, meta)
+        if outcome.stopped:
             eprint(f"bridge: stopped: every verdict so far is kept in {run_dir}; run the same command again to go on")
             return INTERRUPTED
-        report = build_report(seeds, out, synth.skips, strict, meta, synth.conjecture_report)
-    rows = [item_row(it, out["verdicts"][it.id], strict[0], meta) for it in out["kept"]]
-    dest = Path(args.output) if args.output else run_dir / "synthetic.jsonl"
-    write_jsonl(dest, rows)
-    for name, text in (("report.json", json.dumps(report, indent=1, ensure_ascii=False)), ("report.md", markdown(report))):
-        tmp = run_dir / (name + ".part")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(run_dir / name)
+    report = outcome.report
+    dest = write_outputs(run_dir, outcome, Path(args.output) if args.output else None)[0]
     per = report["items_per_proof"]
     print(f"{report['seeds']} verified proof(s) -> {report['kept']} verified synthetic item(s) "
           f"({0 if per is None else per:.2f} per proof) -> {dest}")

@@ -194,3 +194,17 @@ def _strip_leading_by(statement: str, proof: str) -> str:
     if statement.rstrip().endswith("by") and proof.lstrip().startswith("by"):
         return proof.lstrip()[2:]
     return proof
+
+
+def from_stored(id: str, header: str, statement: str, body: str) -> Candidate:
+    """The candidate again from what a run stored: its header, its checked body (helpers + statement
+    + proof) and the reference statement. The body's own copy of the reference statement (whole, as
+    ``from_parts`` puts it, or its signature, as ``with_reference_statement`` does) splits it; a body that
+    holds neither is checked as free-form code, so a stored text cannot make itself the reference."""
+    for stated in (statement, *([signature(statement)] if top_level_assign(statement) >= 0 else [])):
+        if stated and stated in body:
+            i = body.index(stated)
+            kind, name = statement_name(statement)
+            return Candidate(id=str(id), header=header, helpers=body[:i], statement=stated,
+                             proof=body[i + len(stated):], name=name, kind=kind)
+    return from_code(id, header, body)

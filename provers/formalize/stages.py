@@ -6,12 +6,16 @@ Order is cheapest first, and a candidate goes to a stage only when it passed eve
   extracted          pure   the answer holds one Lean theorem statement
   well_formed        pure   one named theorem ending in `:= by`, no `sorry` in it, passes the static screen
   unique             pure   no earlier candidate has the same statement up to names and whitespace
-  uncontaminated     pure   it matches no evaluation-set statement (normalised, or a shared n-gram)
+  uncontaminated     pure   it matches no evaluation-set statement (canonical form, or a near-duplicate)
   elaborates         Lean   it elaborates with `sorry` in the header (verdict `incomplete`, no error)
   consistent         Lean   the tactic budget cannot prove `False` from its hypotheses
   nontrivial         Lean   the budget cannot prove it outright
   negation_unproved  Lean   the budget cannot prove its negation
   back_translation   model  back-translated, k judges vote it says what the informal statement says
+
+With ``formalize --prove N`` one more stage follows the funnel (it is not a filter: ``formalized.jsonl``
+still holds every survivor): ``proved``, a prover's N whole proofs of the survivor checked by the gate,
+passed when at least one is verified (``check_proved``).
 
 Deduplication and decontamination are text-only, so they run before Lean (a duplicate would get its
 original's verdicts anyway); every survivor is therefore distinct and clean.
@@ -22,7 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.data.decontam import find_contamination, normalize
+from bridge.data import decontam
+from bridge.data.decontam import NGRAM, find_contamination
 from bridge.data.problem import Problem
 from bridge.data.validate import check_statement
 from bridge.eval.report import error_kind
@@ -39,6 +44,7 @@ PURE_STAGES = ("extracted", "well_formed", "unique", "uncontaminated")
 LEAN_STAGES = ("elaborates", "consistent", "nontrivial", "negation_unproved")
 DEFAULT_BUDGET = ("simp_all", "omega", "linarith", "nlinarith", "decide")
 VOTE_RULES = ("unanimous", "majority")
+PROVED = "proved"  # after the funnel, with --prove N
 
 
 @dataclass(frozen=True)
@@ -128,8 +134,9 @@ def check_well_formed(statement: str, header: str, other_declarations: list[str]
 
 
 def dedupe_key(statement: str) -> str:
-    """Statements equal up to whitespace, the theorem's name and binder names (``decontam.normalize``)."""
-    return " ".join(normalize(statement))
+    """Statements equal up to the theorem's name, binder and hypothesis names, whitespace, comments,
+    redundant parentheses and the order of hypotheses (``decontam.canonical``)."""
+    return decontam.dedupe_key(statement)
 
 
 def check_unique(cid: str, statement: str, seen: dict[str, str]) -> StageResult:
@@ -142,13 +149,14 @@ def check_unique(cid: str, statement: str, seen: dict[str, str]) -> StageResult:
     return ok("unique", "unique", "no earlier candidate states the same")
 
 
-def check_uncontaminated(cid: str, statement: str, against: dict[str, list[Problem]], n: int) -> StageResult:
+def check_uncontaminated(cid: str, statement: str, against: dict[str, list[Problem]], n: int = NGRAM) -> StageResult:
     probe = Problem(id=cid, split="", header="", formal_statement=statement)
     for name, ev in against.items():
         hits = find_contamination([probe], ev, n)
         if hits:
             return no("uncontaminated", f"contaminated: {name}",
-                      f"matches {hits[0].eval_id} of {name} ({hits[0].reason})", against=name, against_id=hits[0].eval_id)
+                      f"matches {hits[0].eval_id} of {name} ({hits[0].reason})", against=name, against_id=hits[0].eval_id,
+                      score=round(hits[0].score, 4))
     sets = ", ".join(against) or "no evaluation set"
     return ok("uncontaminated", "clean", f"matches nothing in {sets}")
 
@@ -220,6 +228,23 @@ def lean_result(stage: str, v: Verdict) -> StageResult:
         return ok(stage, "budget failed", f"the tactic budget did not prove it ({v.verdict})", **detail)
     return no(stage, f"unchecked: {v.verdict}" + (f" ({v.rule})" if v.rule else ""),
               f"the check could not be made, so the candidate is dropped: {v.reason}", **detail)
+
+
+# -- the proof stage (--prove N) -----------------------------------------------------------------------
+
+
+def check_proved(samples: int, verdicts: dict[str, Verdict], count_fast_gate: bool = False) -> StageResult | None:
+    """The ``proved`` stage of one survivor from the verdicts on its prover samples (sample id -> verdict):
+    None while fewer than ``samples`` are decided (the stage is pending: a resumed run decides it); a fast-gate
+    ``proved`` counts only with ``count_fast_gate``, a stand-in REPL's never (``Verdict.counted``)."""
+    proved = sorted(sid for sid, v in verdicts.items() if v.counted(count_fast_gate))
+    if len(verdicts) < samples:
+        return None
+    data = {"samples": samples, "proved": len(proved), "proofs": proved}
+    if proved:
+        return ok(PROVED, "proved", f"{len(proved)} of {samples} proof(s) verified", **data)
+    kinds = sorted({v.verdict for v in verdicts.values()})
+    return no(PROVED, "no proof verified", f"none of {samples} proof(s) verified ({', '.join(kinds)})", **data)
 
 
 # -- back-translation votes ---------------------------------------------------------------------------
