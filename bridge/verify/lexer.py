@@ -52,7 +52,10 @@ Kinds (``Token.kind``):
 ``comment`` / ``doc_comment``
     ``--`` and ``/- -/`` comments / ``/-- -/`` and ``/-! -/`` (only with ``keep_comments=True``).
 ``error``
-    reserved; :func:`tokenize` raises :class:`LexError` instead of producing it.
+    only in :func:`tokenize_readings`, where a second reading cannot be lexed (``text`` is the
+    message); :func:`tokenize` raises :class:`LexError` instead of producing it.
+``reading``
+    only in :func:`tokenize_readings`: opens the tokens of the next reading (``literal``, ``plain``).
 
 A caveat for screens: :func:`tokenize` is Lean's reading of a file that *parses*.  After a parse
 error Lean's command loop (``parseCommand`` in ``src/Lean/Parser/Module.lean``) skips ahead token by
@@ -79,16 +82,18 @@ __all__ = [
     "INTERPOLATION_PREFIX_SHAPES",
     "OPEN_BRACKETS",
     "LexError",
+    "Readings",
     "Token",
     "tokenize",
     "tokenize_plain",
+    "tokenize_readings",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class Token:
     kind: str  # see the module docstring
-    text: str  # the exact source slice
+    text: str  # the exact source slice (for ``reading`` and ``error`` tokens: see tokenize_readings)
     start: int  # offset into the source
     end: int
     depth: int = 0  # interpolation nesting: 0 at top level, 1 inside the {...} of an interpolated string
@@ -96,7 +101,7 @@ class Token:
 
 # A frozen dataclass's ``__init__`` goes through ``object.__setattr__`` for every field; writing the
 # slots through their member descriptors builds an identical Token in half the time, which is a
-# third of the lexer's time on a long proof.  The hot loop in _tokenize inlines this.
+# third of the lexer's time on a long proof.  The loop in ``_tokenize`` and ``_Lexer._emit`` inline this.
 _TOKEN_SLOTS = (
     object.__new__,
     Token.kind.__set__,  # type: ignore[attr-defined]
@@ -418,21 +423,70 @@ def tokenize_plain(source: str, *, keep_comments: bool = False) -> list[Token]:
     return _tokenize(source, keep_comments, False)
 
 
-def _tokenize(source: str, keep_comments: bool, interpolate: bool) -> list[Token]:
-    """The lexer proper; ``interpolate`` says whether to follow the grammar for interpolated strings."""
-    src, n = source, len(source)
-    toks: list[Token] = []
-    emit = toks.append
-    mk = _new_token
-    new, set_kind, set_text, set_start, set_end, set_depth = _TOKEN_SLOTS
-    match = _MASTER.match
-    pos = depth = 0
-    brackets: list[str] = []  # the closer each open bracket expects
-    frames: list[_Frame] = []
-    interp_next = False  # the previous significant token makes a following string interpolated
-    at: tuple[int, int, int] | None = None  # throwErrorAt: (phase, bracket depth, end of last ref token)
-    maybe: list[int] = []  # bracket depths where a string may or may not be interpolated (sorted)
+@dataclass(frozen=True, slots=True)
+class Readings:
+    """What :func:`tokenize_readings` gives: one stream of tokens, and where its marked readings begin."""
 
+    tokens: list[Token]
+    marks: tuple[int, ...]  # the index in ``tokens`` of each ``reading`` marker, in order
+
+
+def tokenize_readings(source: str) -> Readings:
+    """Every reading of ``source`` a screen must look at, in one stream, in the order to check them.
+
+    First the tokens of :func:`tokenize` (it raises :class:`LexError` as that does).  If they hold an
+    interpolation prefix keyword (:data:`INTERPOLATION_PREFIXES`), two more readings follow, each
+    opened by a marker token of kind ``reading``:
+
+    * ``reading`` ``"literal"`` (start/end/depth those of an ``interp_string_part``), one per part in
+      order, then the tokens of that part's text without its delimiters read as code (what Lean's
+      command loop reads there after a parse error inside ``{...}``), offsets moved into ``source``,
+      ``depth`` counted from that text;
+    * ``reading`` ``"plain"`` (start 0, end ``len(source)``), then the tokens of :func:`tokenize_plain`.
+
+    Where a marked reading cannot be lexed, its tokens are one ``error`` token instead: ``text`` is
+    the :class:`LexError`'s message and ``start`` = ``end`` its offset (into ``source``).
+    Comments are never returned.  ``marks`` lists the markers' indices, so that a reader need not
+    look at every token to find where a reading begins.
+    """
+    toks = _tokenize(source, False, True)
+    if not any(t.kind == "keyword" and t.text in INTERPOLATION_PREFIXES for t in toks):
+        return Readings(toks, ())
+    stream, marks = list(toks), []
+    for part in toks:
+        if part.kind != "interp_string_part":
+            continue
+        marks.append(len(stream))
+        stream.append(_new_token("reading", "literal", part.start, part.end, part.depth))
+        base = part.start + 1  # the part's text without its delimiters: '"' or '}', then '{' or '"'
+        try:
+            inner = _tokenize(part.text[1:-1] if len(part.text) >= 2 else "", False, True)
+        except LexError as e:
+            stream.append(_new_token("error", e.message, base + e.offset, base + e.offset, 0))
+            continue
+        stream.extend(_new_token(t.kind, t.text, t.start + base, t.end + base, t.depth) for t in inner)
+    marks.append(len(stream))
+    stream.append(_new_token("reading", "plain", 0, len(source), 0))
+    try:
+        stream.extend(_tokenize(source, False, False))
+    except LexError as e:
+        stream.append(_new_token("error", e.message, e.offset, e.offset, 0))
+    return Readings(stream, tuple(marks))
+
+
+def _tokenize(source: str, keep_comments: bool, interpolate: bool) -> list[Token]:
+    """The lexer proper; ``interpolate`` says whether to follow the grammar for interpolated strings.
+
+    One match of ``_MASTER`` per token; the group that matched picks the rule in ``_RULES`` (a
+    :class:`_Lexer` method) that finishes the token: it returns the token (kind, text, end, whether
+    a string after it is interpolated, the bracket-stack height before it) for the loop to emit, or,
+    where it emitted what it read itself, the offset where the next token may start.
+    """
+    lx = _Lexer(source, keep_comments, interpolate)
+    rules, append = _RULES, lx.toks.append
+    new, set_kind, set_text, set_start, set_end, set_depth = _TOKEN_SLOTS
+    src, n, match = source, len(source), _MASTER.match
+    pos = 0
     while pos < n:
         m = match(src, pos)
         if m is None:
@@ -441,195 +495,290 @@ def _tokenize(source: str, keep_comments: bool, interpolate: bool) -> list[Token
                 break
             raise _fail(src, pos)
         group = m.lastindex
-        pos, end = m.span(group)  # the token starts after the spaces (group 1)
-        nb = len(brackets)
-        new_interp = False
-        if group == _G_ID:
-            text = src[pos:end]
-            kind = "ident"
-            if text in _SPECIAL_WORDS:
-                if text in _DIRECT_PREFIXES:
-                    kind, new_interp = "keyword", True
-                elif text == "throwErrorAt":
-                    kind = "keyword"
-                elif text in _TRACE_WORDS:
-                    if src.startswith("[", end):  # Lean's token "trace[" is longer than the ident
-                        kind, text, end = "keyword", text + "[", end + 1
-                        brackets.append(_TRACE_CLOSE)
-                else:  # a command keyword: no term goes on past it
-                    at = _end_terms(maybe, at, nb)
-        elif group == _G_SYM:
-            kind, text = "symbol", src[pos:end]
-            # A "--" or "/-" inside a run starts a comment only if Lean's token ends right before it,
-            # which depends on its token table: refuse unless no token could go on.
-            k = -1
-            if len(text) > 2:
-                k, k2 = text.find("--", 1), text.find("/-", 1)
-                if k2 > 0 and (k < 0 or k2 < k):
-                    k = k2
-            if k > 0:
-                if not text[:k].endswith(_SAFE_BEFORE_COMMENT):
-                    raise LexError(pos + k, f"comment start glued to the symbol {text[:k]!r}")
-                text, end = text[:k], pos + k
-            elif src.startswith("'", end):
-                # A quote glued to a symbol: Lean reads a token ending in "'" if its table has one
-                # (×' ∑' ⁻¹' ...), else a char literal.  Refuse when the two readings could differ.
-                ce = _char_end(src, end) if not src.startswith("''", end) else -1
-                if ce >= 0:
-                    converge = (
-                        ce == end + 3
-                        and _ID_FIRST_RE.match(src, end + 1) is not None
-                        and _ID_REST_RE.match(src, ce) is None
-                    )
-                    if not converge:
-                        raise LexError(end, f"a quote glued to the symbol {text!r} is ambiguous")
-                elif (text + "'").endswith(_QUOTE_TOKENS):
-                    text, end = text + "'", end + 1
-        elif group == _G_OPEN:
-            kind, text = "symbol", src[pos:end]
-            brackets.append(_CLOSER_OF[text])
-            if text == "@[":
-                at = _end_terms(maybe, at, nb)
-        elif group == _G_CLOSE:
-            kind, text = "symbol", src[pos:end]
-            if frames and nb == frames[-1].base:
-                if text != "}":
-                    raise LexError(pos, f"unexpected {text!r} in string interpolation")
-                # The "}" closing an interpolation: check it held code, then go on with the string.
-                fr = frames.pop()
-                if not any(toks[i].kind not in _COMMENT_KINDS for i in range(fr.first_tok, len(toks))):
-                    raise LexError(fr.brace, "empty string interpolation")
-                depth -= 1
-                at, maybe = fr.at, fr.maybe
-                frame_count = len(frames)
-                pos = _string_part(src, toks, frames, pos, pos + 1, fr.str_start, depth, brackets, at, maybe)
-                if len(frames) > frame_count:  # another "{": lex its code one level down
-                    depth += 1
-                    at, maybe = None, []
-                interp_next = False
+        start, end = m.span(group)  # the token starts after the spaces (group 1)
+        if group == _G_ID and (text := src[start:end]) not in _SPECIAL_WORDS:  # (the commonest rule, inlined)
+            kind, new_interp, nb = "ident", False, len(lx.brackets)
+        else:
+            got = rules[group](lx, start, end)  # type: ignore[index]
+            if got.__class__ is int:  # the rule emitted what it read itself (strings, comments ...)
+                pos = got  # type: ignore[assignment]
                 continue
-            if brackets and brackets[-1][0] == text:
-                if brackets.pop() == _TRACE_CLOSE:
-                    new_interp = True
-            elif frames:
-                raise LexError(pos, f"unexpected {text!r} in string interpolation")
-            nb_after = len(brackets)
-            while maybe and maybe[-1] > nb_after:  # left the brackets those "maybe"s were in
-                maybe.pop()
-            if at is not None and nb_after < at[1]:
-                at = None
-        elif group == _G_NUM:
-            kind = "number"
-            # fieldIdxFn after a "." glued to an identifier, a closing bracket, ... (proj notation)
-            if (
-                len(toks) > 1
-                and toks[-1].end == pos
-                and toks[-1].text == "."
-                and toks[-2].end == toks[-1].start
-                and (toks[-2].kind in _AFTER_FIELD_DOT or toks[-2].text in CLOSE_BRACKETS)
-            ):
-                end = _DIGITS.match(src, pos).end()  # fieldIdxFn: digits only
-            else:
-                end = _number_end(src, pos)
-            text = src[pos:end]
-        elif group == _G_STR:
-            # Decide what Lean's parser makes of this string: interpolated, plain, or "cannot tell".
-            mode = 1 if interp_next else 0  # 1 interpolated, 0 plain, 2 maybe
-            if at is not None and at[1] == nb:
-                if at[0] == _AT_FIRST:
-                    at = (_AT_AFTER, nb, -1)  # the string is the term:max reference; fixed up below
-                elif at[0] == _AT_AFTER:
-                    mode, at = 1, None
-                else:
-                    _add_maybe(maybe, nb)
-                    at = None
-            if mode == 0 and maybe and maybe[-1] == nb:
-                mode = 2
-            if mode == 1:
-                frame_count = len(frames)
-                pos = _string_part(src, toks, frames, pos, pos + 1, pos, depth, brackets, at, maybe)
-                if len(frames) > frame_count:  # an interpolation opened: lex its code one level down
-                    depth += 1
-                    at, maybe = None, []
-                interp_next = False
-                continue
-            end = _plain_string_end(src, pos)
-            kind, text = "string", src[pos:end]
-            if mode == 2 and "{" in text:
-                raise LexError(
-                    pos, "cannot tell whether Lean reads this string as interpolated (after throwErrorAt)"
-                )
-            if at is not None and at[0] == _AT_AFTER and at[2] == -1:
-                at = (_AT_AFTER, nb, end)
-            emit(mk(kind, text, pos, end, depth))
-            interp_next = False
-            pos = end
-            continue
-        elif group == _G_LC:
-            if keep_comments:
-                emit(mk("comment", src[pos:end], pos, end, depth))
-            pos = end
-            continue
-        elif group == _G_BC:
-            end = _block_comment_end(src, pos)
-            if keep_comments:
-                doc = src.startswith(("/--", "/-!"), pos)
-                emit(mk("doc_comment" if doc else "comment", src[pos:end], pos, end, depth))
-            pos = end
-            continue
-        elif group == _G_CHR:
-            if src.startswith("''", pos):  # tokenFnAux: "'" starts a char only if not followed by "'"
-                kind, text, end = "symbol", "''", pos + 2
-            else:
-                end = _char_end(src, pos)
-                if end < 0:
-                    raise LexError(pos, "missing end of character literal")
-                kind, text = "char", src[pos:end]
-        elif group == _G_RAW:
-            hashes = end - pos - 2
-            close = '"' + "#" * hashes
-            j = src.find(close, end)
-            if j < 0:
-                raise LexError(pos, "unterminated raw string literal")
-            end = j + len(close)
-            kind, text = "string", src[pos:end]
-            if at is not None and at[0] == _AT_AFTER and at[1] == nb:
-                at = None  # the message is a term (a raw string is never interpolated)
-        elif group == _G_BT:
-            # tokenFnAux: "`" followed by an identifier start is a name literal (nameLitAux);
-            # "``" before one is Term.doubleQuotedName.  Otherwise "`" is a symbol (quotations).
-            skip = 2 if src.startswith("`", pos + 1) and _ID_START_RE.match(src, pos + 2) else 1
-            if _ID_START_RE.match(src, pos + skip):
-                mi = _IDENT_RE.match(src, pos + skip)
-                if mi is None:
-                    raise LexError(pos + skip + 1, "unterminated identifier escape")
-                kind, end = "name_lit", mi.end()
-            else:
-                kind, end = "symbol", pos + 1
-            text = src[pos:end]
-        else:  # _G_KW: a # command such as #eval, #print, #exit
-            kind, text = "keyword", src[pos:end]
-            at = _end_terms(maybe, at, nb)
-
-        tok = new(Token)  # = Token(kind, text, pos, end, depth), inlined (see _TOKEN_SLOTS)
+            kind, text, end, new_interp, nb = got  # type: ignore[misc]
+        tok = new(Token)  # = Token(kind, text, start, end, depth), the fast way (see _TOKEN_SLOTS)
         set_kind(tok, kind)
         set_text(tok, text)
-        set_start(tok, pos)
+        set_start(tok, start)
         set_end(tok, end)
-        set_depth(tok, depth)
-        emit(tok)
-        if at is not None:
-            at = _at_step(at, tok, nb, len(brackets), maybe)
-        if text == "throwErrorAt" and kind == "keyword" and interpolate:
-            if at is not None:  # a new one while the last is undecided: keep the last one as "maybe"
-                _add_maybe(maybe, at[1])
-            at = (_AT_FIRST, len(brackets), end)
-        interp_next = new_interp and interpolate
+        set_depth(tok, lx.depth)
+        append(tok)
+        if lx.at is not None:  # follow throwErrorAt past it
+            lx.at = _at_step(lx.at, tok, nb, len(lx.brackets), lx.maybe)
+        lx.interp_next = new_interp and interpolate
         pos = end
+    if lx.frames:
+        raise LexError(lx.frames[-1].str_start, "unterminated string interpolation")
+    return lx.toks
 
-    if frames:
-        raise LexError(frames[-1].str_start, "unterminated string interpolation")
-    return toks
+
+# What a token rule returns: a token for the loop to emit (kind, text, end, new_interp, nb), or the
+# offset after what the rule emitted itself.
+_Got = tuple[str, str, int, bool, int] | int
+
+
+class _Lexer:
+    """The state of one :func:`_tokenize` run and its token rules, one method per ``_MASTER`` group.
+
+    Each rule gets the span of what the master pattern matched and returns the offset after the
+    token (or tokens) it emitted.  The state is what Lean's parser would know at that point:
+    ``brackets`` (the closer each open bracket expects), ``frames`` (open ``{`` of interpolated
+    strings), ``interp_next`` (the previous significant token makes a following string interpolated),
+    ``at`` (throwErrorAt: phase, bracket depth, end of the last reference token) and ``maybe`` (bracket
+    depths where a string may or may not be interpolated, sorted).
+    """
+
+    __slots__ = ("src", "keep", "interpolate", "toks", "depth", "brackets", "frames", "interp_next", "at",
+                 "maybe")
+
+    def __init__(self, source: str, keep_comments: bool, interpolate: bool) -> None:
+        self.src, self.keep, self.interpolate = source, keep_comments, interpolate
+        self.toks: list[Token] = []
+        self.depth = 0
+        self.brackets: list[str] = []
+        self.frames: list[_Frame] = []
+        self.interp_next = False
+        self.at: tuple[int, int, int] | None = None
+        self.maybe: list[int] = []
+
+    def _emit(self, kind: str, text: str, start: int, end: int, new_interp: bool, nb: int) -> int:
+        """Append the token (the fast way, see ``_TOKEN_SLOTS``), follow throwErrorAt past it; ``nb``
+        is the bracket-stack height before it."""
+        new, set_kind, set_text, set_start, set_end, set_depth = _TOKEN_SLOTS
+        tok = new(Token)
+        set_kind(tok, kind)
+        set_text(tok, text)
+        set_start(tok, start)
+        set_end(tok, end)
+        set_depth(tok, self.depth)
+        self.toks.append(tok)
+        if self.at is not None:
+            self.at = _at_step(self.at, tok, nb, len(self.brackets), self.maybe)
+        self.interp_next = new_interp and self.interpolate
+        return end
+
+    def _ident(self, start: int, end: int) -> _Got:
+        text = self.src[start:end]
+        if text in _SPECIAL_WORDS:
+            return self._special_word(text, start, end)
+        return "ident", text, end, False, len(self.brackets)
+
+    def _special_word(self, text: str, start: int, end: int) -> _Got:
+        """An interpolation prefix, ``throwErrorAt``, ``trace[`` or a command keyword."""
+        nb = len(self.brackets)
+        kind, new_interp = "ident", False
+        if text in _DIRECT_PREFIXES:
+            kind, new_interp = "keyword", True
+        elif text == "throwErrorAt":
+            end = self._emit("keyword", text, start, end, False, nb)
+            if self.interpolate:
+                if self.at is not None:  # a new one while the last is undecided: keep the last one as "maybe"
+                    _add_maybe(self.maybe, self.at[1])
+                self.at = (_AT_FIRST, len(self.brackets), end)
+            return end
+        elif text in _TRACE_WORDS:
+            if self.src.startswith("[", end):  # Lean's token "trace[" is longer than the ident
+                kind, text, end = "keyword", text + "[", end + 1
+                self.brackets.append(_TRACE_CLOSE)
+        else:  # a command keyword: no term goes on past it
+            self.at = _end_terms(self.maybe, self.at, nb)
+        return kind, text, end, new_interp, nb
+
+    def _symbol(self, start: int, end: int) -> _Got:
+        src = self.src
+        text = src[start:end]
+        # A "--" or "/-" inside a run starts a comment only if Lean's token ends right before it,
+        # which depends on its token table: refuse unless no token could go on.
+        k = -1
+        if len(text) > 2:
+            k, k2 = text.find("--", 1), text.find("/-", 1)
+            if k2 > 0 and (k < 0 or k2 < k):
+                k = k2
+        if k > 0:
+            if not text[:k].endswith(_SAFE_BEFORE_COMMENT):
+                raise LexError(start + k, f"comment start glued to the symbol {text[:k]!r}")
+            text, end = text[:k], start + k
+        elif src.startswith("'", end):
+            text, end = _glued_quote(src, text, end)
+        return "symbol", text, end, False, len(self.brackets)
+
+    def _open(self, start: int, end: int) -> _Got:
+        text, nb = self.src[start:end], len(self.brackets)
+        self.brackets.append(_CLOSER_OF[text])
+        if text == "@[":
+            self.at = _end_terms(self.maybe, self.at, nb)
+        return "symbol", text, end, False, nb
+
+    def _close(self, start: int, end: int) -> _Got:
+        text, brackets, frames = self.src[start:end], self.brackets, self.frames
+        nb = len(brackets)
+        if frames and nb == frames[-1].base:
+            if text != "}":
+                raise LexError(start, f"unexpected {text!r} in string interpolation")
+            return self._close_interpolation(start)
+        new_interp = False
+        if brackets and brackets[-1][0] == text:
+            new_interp = brackets.pop() == _TRACE_CLOSE
+        elif frames:
+            raise LexError(start, f"unexpected {text!r} in string interpolation")
+        nb_after, maybe = len(brackets), self.maybe
+        while maybe and maybe[-1] > nb_after:  # left the brackets those "maybe"s were in
+            maybe.pop()
+        if self.at is not None and nb_after < self.at[1]:
+            self.at = None
+        return "symbol", text, end, new_interp, nb
+
+    def _close_interpolation(self, pos: int) -> int:
+        """The "}" closing an interpolation: check it held code, then go on with the string."""
+        fr, toks = self.frames.pop(), self.toks
+        if not any(toks[i].kind not in _COMMENT_KINDS for i in range(fr.first_tok, len(toks))):
+            raise LexError(fr.brace, "empty string interpolation")
+        self.depth -= 1
+        self.at, self.maybe = fr.at, fr.maybe
+        self.interp_next = False
+        return self._string_part(pos, pos + 1, fr.str_start)
+
+    def _string_part(self, part_start: int, i: int, str_start: int) -> int:
+        """Emit the literal part of an interpolated string that starts at ``part_start``; return its end.
+
+        If the part ends with ``{``, push a frame (saving the outer throwErrorAt state) and lex the
+        code that follows at ``depth + 1`` until the matching ``}``.
+        """
+        end, opened = _interp_part_end(self.src, i, str_start)
+        toks = self.toks
+        toks.append(_new_token("interp_string_part", self.src[part_start:end], part_start, end, self.depth))
+        if opened:
+            self.frames.append(_Frame(len(self.brackets), str_start, end - 1, len(toks), self.at, self.maybe))
+            self.depth += 1
+            self.at, self.maybe = None, []
+        return end
+
+    def _number(self, start: int, end: int) -> _Got:
+        toks = self.toks
+        # fieldIdxFn after a "." glued to an identifier, a closing bracket, ... (proj notation)
+        if (
+            len(toks) > 1
+            and toks[-1].end == start
+            and toks[-1].text == "."
+            and toks[-2].end == toks[-1].start
+            and (toks[-2].kind in _AFTER_FIELD_DOT or toks[-2].text in CLOSE_BRACKETS)
+        ):
+            end = _DIGITS.match(self.src, start).end()  # type: ignore[union-attr]  # fieldIdxFn: digits only
+        else:
+            end = _number_end(self.src, start)
+        return "number", self.src[start:end], end, False, len(self.brackets)
+
+    def _string(self, start: int, end: int) -> _Got:
+        """A ``"``: decide what Lean's parser makes of this string: interpolated, plain, or "cannot tell"."""
+        nb, at = len(self.brackets), self.at
+        mode = 1 if self.interp_next else 0  # 1 interpolated, 0 plain, 2 maybe
+        if at is not None and at[1] == nb:
+            if at[0] == _AT_FIRST:
+                at = (_AT_AFTER, nb, -1)  # the string is the term:max reference; fixed up below
+            elif at[0] == _AT_AFTER:
+                mode, at = 1, None
+            else:
+                _add_maybe(self.maybe, nb)
+                at = None
+            self.at = at
+        if mode == 0 and self.maybe and self.maybe[-1] == nb:
+            mode = 2
+        self.interp_next = False
+        if mode == 1:
+            return self._string_part(start, start + 1, start)
+        end = _plain_string_end(self.src, start)
+        text = self.src[start:end]
+        if mode == 2 and "{" in text:
+            raise LexError(start, "cannot tell whether Lean reads this string as interpolated (after throwErrorAt)")
+        if at is not None and at[0] == _AT_AFTER and at[2] == -1:
+            self.at = (_AT_AFTER, nb, end)
+        self.toks.append(_new_token("string", text, start, end, self.depth))
+        return end
+
+    def _line_comment(self, start: int, end: int) -> _Got:
+        if self.keep:
+            self.toks.append(_new_token("comment", self.src[start:end], start, end, self.depth))
+        return end
+
+    def _block_comment(self, start: int, end: int) -> _Got:
+        src = self.src
+        end = _block_comment_end(src, start)
+        if self.keep:
+            doc = src.startswith(("/--", "/-!"), start)
+            self.toks.append(_new_token("doc_comment" if doc else "comment", src[start:end], start, end, self.depth))
+        return end
+
+    def _char(self, start: int, end: int) -> _Got:
+        src = self.src
+        if src.startswith("''", start):  # tokenFnAux: "'" starts a char only if not followed by "'"
+            kind, text, end = "symbol", "''", start + 2
+        else:
+            end = _char_end(src, start)
+            if end < 0:
+                raise LexError(start, "missing end of character literal")
+            kind, text = "char", src[start:end]
+        return kind, text, end, False, len(self.brackets)
+
+    def _raw_string(self, start: int, end: int) -> _Got:
+        src, nb = self.src, len(self.brackets)
+        close = '"' + "#" * (end - start - 2)
+        j = src.find(close, end)
+        if j < 0:
+            raise LexError(start, "unterminated raw string literal")
+        end = j + len(close)
+        if self.at is not None and self.at[0] == _AT_AFTER and self.at[1] == nb:
+            self.at = None  # the message is a term (a raw string is never interpolated)
+        return "string", src[start:end], end, False, nb
+
+    def _backquote(self, start: int, end: int) -> _Got:
+        # tokenFnAux: "`" followed by an identifier start is a name literal (nameLitAux);
+        # "``" before one is Term.doubleQuotedName.  Otherwise "`" is a symbol (quotations).
+        src = self.src
+        skip = 2 if src.startswith("`", start + 1) and _ID_START_RE.match(src, start + 2) else 1
+        if _ID_START_RE.match(src, start + skip):
+            mi = _IDENT_RE.match(src, start + skip)
+            if mi is None:
+                raise LexError(start + skip + 1, "unterminated identifier escape")
+            kind, end = "name_lit", mi.end()
+        else:
+            kind, end = "symbol", start + 1
+        return kind, src[start:end], end, False, len(self.brackets)
+
+    def _hash_command(self, start: int, end: int) -> _Got:
+        """A ``#`` command such as ``#eval``, ``#print``, ``#exit``."""
+        nb = len(self.brackets)
+        self.at = _end_terms(self.maybe, self.at, nb)
+        return "keyword", self.src[start:end], end, False, nb
+
+
+# The token rules, indexed by the number of the ``_MASTER`` group that matched (_G_RAW .. _G_KW: 2 .. 13).
+_RULES = (None, None, _Lexer._raw_string, _Lexer._ident, _Lexer._line_comment, _Lexer._block_comment,
+          _Lexer._symbol, _Lexer._open, _Lexer._close, _Lexer._number, _Lexer._string, _Lexer._char,
+          _Lexer._backquote, _Lexer._hash_command)
+assert len(_RULES) == _G_KW + 1
+
+
+def _glued_quote(src: str, text: str, end: int) -> tuple[str, int]:
+    """A quote glued to the symbol ``text`` (which ends at ``end``): Lean reads a token ending in "'"
+    if its table has one (×' ∑' ⁻¹' ...), else a char literal.  Refuse when the two readings could differ."""
+    ce = _char_end(src, end) if not src.startswith("''", end) else -1
+    if ce >= 0:
+        converge = (
+            ce == end + 3 and _ID_FIRST_RE.match(src, end + 1) is not None and _ID_REST_RE.match(src, ce) is None
+        )
+        if not converge:
+            raise LexError(end, f"a quote glued to the symbol {text!r} is ambiguous")
+    elif (text + "'").endswith(_QUOTE_TOKENS):
+        return text + "'", end + 1
+    return text, end
 
 
 def _end_terms(maybe: list[int], at: tuple[int, int, int] | None, nb: int) -> tuple[int, int, int] | None:
@@ -647,30 +796,6 @@ def _add_maybe(maybe: list[int], d: int) -> None:
     i = bisect_left(maybe, d)
     if i == len(maybe) or maybe[i] != d:
         maybe.insert(i, d)
-
-
-def _string_part(
-    src: str,
-    toks: list[Token],
-    frames: list[_Frame],
-    part_start: int,
-    i: int,
-    str_start: int,
-    depth: int,
-    brackets: list[str],
-    at: tuple[int, int, int] | None,
-    maybe: list[int],
-) -> int:
-    """Emit the literal part of an interpolated string that starts at ``part_start``; return its end.
-
-    If the part ends with ``{``, push a frame (saving the outer throwErrorAt state) so that the
-    caller lexes the code that follows at ``depth + 1`` until the matching ``}``.
-    """
-    end, opened = _interp_part_end(src, i, str_start)
-    toks.append(_new_token("interp_string_part", src[part_start:end], part_start, end, depth))
-    if opened:
-        frames.append(_Frame(len(brackets), str_start, end - 1, len(toks), at, maybe))
-    return end
 
 
 def _at_step(

@@ -25,11 +25,11 @@ from bridge.verify.candidate import Candidate
 from bridge.verify.lexer import (
     _ID_FIRST,
     _ID_REST,
-    INTERPOLATION_PREFIXES,
     LexError,
+    Readings,
     Token,
     tokenize,
-    tokenize_plain,
+    tokenize_readings,
 )
 
 if sys.version_info >= (3, 11):
@@ -333,24 +333,34 @@ def _check_chain(code: list[Token], i: int) -> int:
     return k
 
 
-def _check_interpolated_text(toks: list[Token], pol: Policy, options: frozenset[str]) -> None:
+def _check_literal(part: Token, toks: list[Token], pol: Policy, options: frozenset[str]) -> None:
     """The literal text of an interpolated string must read as harmless code too: after a parse error
     inside `{...}`, Lean's command loop resumes at the error, inside the string, and reads the rest of
     it as commands (src/Lean/Parser/StrInterpolation.lean sets the error there; Module.lean's
-    parseCommand restarts at it)."""
-    for t in toks:
-        if t.kind != "interp_string_part":
-            continue
-        inner = t.text[1:-1] if len(t.text) >= 2 else ""
-        try:
-            sub = tokenize(inner)
-        except LexError as e:
-            raise _Found("interpolation", f"{BUILTIN_RULES['interpolation']}: its text does not read as code "
-                         f"({e.message})", t) from None
-        try:
-            _check_tokens(sub, pol, options, literal=True)
-        except _Found as f:  # at the string's place in the whole text (sub's offsets are into `inner`)
-            raise _Found(f.rule, f"{f.message}, in the text of an interpolated string", t) from None
+    parseCommand restarts at it). ``part`` is the reading's marker (where the string part lies)."""
+    if toks and toks[0].kind == "error":
+        raise _Found("interpolation", f"{BUILTIN_RULES['interpolation']}: its text does not read as code "
+                     f"({toks[0].text})", part)
+    try:
+        _check_tokens(toks, pol, options, literal=True)
+    except _Found as f:  # at the string's place in the whole text
+        raise _Found(f.rule, f"{f.message}, in the text of an interpolated string", part) from None
+
+
+def _readings(readings: Readings) -> list[tuple[Token | None, list[Token]]]:
+    """Cut the lexer's one stream (:func:`tokenize_readings`) at its ``reading`` markers: (marker, tokens)
+    per reading, in order; the first reading (Lean's) has no marker."""
+    stream = readings.tokens
+    if not readings.marks:
+        return [(None, stream)]
+    out: list[tuple[Token | None, list[Token]]] = []
+    marker: Token | None = None
+    start = 0
+    for k in readings.marks:
+        out.append((marker, stream[start:k]))
+        marker, start = stream[k], k + 1
+    out.append((marker, stream[start:]))
+    return out
 
 
 def _check_option(code: list[Token], i: int, pol: Policy) -> None:
@@ -587,21 +597,22 @@ def screen_exact(text: str, options: frozenset[str] = frozenset()) -> tuple[str,
     """``screen_text`` through the exact lexer only."""
     pol = policy()
     try:
-        toks = tokenize(text)
+        readings = tokenize_readings(text)  # Lean's reading, then (with an interpolated string) the others
     except LexError as e:
         return "lex", f"{BUILTIN_RULES['lex']}: {e.message}", e.offset, text[e.offset:e.offset + 40]
     try:
-        _check_tokens(toks, pol, options)
-        _check_line_starts(text, toks)
-        if any(t.kind == "keyword" and t.text in INTERPOLATION_PREFIXES for t in toks):
-            _check_interpolated_text(toks, pol, options)
-            # after a parse error Lean reads every string plainly: what is then code must pass too
-            try:
-                plain = tokenize_plain(text)
-            except LexError as e:
-                return ("interpolation", f"{BUILTIN_RULES['interpolation']}: {e.message}", e.offset,
-                        text[e.offset:e.offset + 40])
-            _check_tokens(plain, pol, options)
+        for marker, toks in _readings(readings):
+            if marker is None:  # Lean's reading of a file that parses
+                _check_tokens(toks, pol, options)
+                _check_line_starts(text, toks)
+            elif marker.text == "literal":
+                _check_literal(marker, toks, pol, options)
+            elif toks and toks[0].kind == "error":  # after a parse error Lean reads every string plainly
+                e_at = toks[0].start
+                return ("interpolation", f"{BUILTIN_RULES['interpolation']}: {toks[0].text}", e_at,
+                        text[e_at:e_at + 40])
+            else:  # what is code in the plain reading must pass too
+                _check_tokens(toks, pol, options)
     except _Found as f:
         return f.rule, f.message, f.tok.start, text[f.tok.start:f.tok.start + 60]
     return None
