@@ -44,6 +44,7 @@ What a command "proves" is decided by markers in its text, so tests can drive ev
   FAKE_FORGE            -> prints a second answer ({"env": 0}) after the real one
   FAKE_BURN=<seconds>   -> burns CPU that long before answering
   FAKE_LEN              -> an info message with the byte length and sha256 of the command received
+  FAKE_ECHO             -> an info message whose text is the whole command (a big proof, a big answer)
 Headers: an import of `Nonexistent` fails like a missing module; FAKE_HEADER_CRASH crashes.
 
 Environment: FAKE_REPL_PINNED=1 (above), FAKE_REPL_EXIT_AFTER=k (exit after k requests),
@@ -326,6 +327,8 @@ def main() -> None:
         if "FAKE_LEN" in cmd:
             messages.append(msg("info", f"received {len(cmd.encode())} bytes, sha256 "
                                         f"{__import__('hashlib').sha256(cmd.encode()).hexdigest()}", line, 0, 1))
+        if "FAKE_ECHO" in cmd:
+            messages.append(msg("info", cmd, line, 0, 1))
         if "FAKE_TRY_THIS" in cmd:
             messages.append(msg("info", "Try this:\n  [apply] exact Nat.zero_eq_one_mod_iff.mp rfl", line + 1, 2, 8))
         if sorries:
