@@ -104,7 +104,7 @@ def decontam_sets(text: str, cfg: object) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from bridge.runs.store import RunStore
-    from bridge.verify.api import Verifier
+    from bridge.scale import make_verifier
     from provers.backends import make_backend
     from provers.backends.base import SamplingParams
     from provers.formalize.funnel import (
@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     problems = problems[: args.limit] if args.limit is not None else problems
     against = decontam_sets(args.decontam, cfg)  # before anything is written: it fails closed
     run_dir = Path(args.run_dir or f"runs/formalize_{slug(args.input)}_{slug(args.model)}")
-    with Verifier(cfg) as verifier, RunStore(run_dir) as store:
+    with make_verifier(cfg) as verifier, RunStore(run_dir) as store:
         have = int(store.meta().get("candidates_per_statement") or 0)
         settings = FormalizeSettings(candidates=max(args.candidates, have), params=params, header=header, budget=budget,
                                      judges=judges, votes=args.votes, vote_rule=rule, judge_params=judge_params,

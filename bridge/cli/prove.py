@@ -80,7 +80,7 @@ def _problems(args: argparse.Namespace, cfg: object) -> list[Problem]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bridge.verify.api import Verifier
+    from bridge.scale import make_verifier
     from provers.backends import make_backend
     from provers.backends.base import SamplingParams
     from provers.pipeline import STOP_ON_FIRST_CHUNK, Pipeline, ProveSettings, problem_of
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     family = family_for(args.model, args.template)
     params = SamplingParams(args.temperature, args.top_p, args.max_tokens, args.seed)
     run_dir = Path(args.run_dir or f"runs/{_slug(args.dataset)}_{args.split}_{_slug(args.model)}")
-    with Verifier(cfg) as verifier, RunStore(run_dir) as store:
+    with make_verifier(cfg) as verifier, RunStore(run_dir) as store:
         # a run only grows: --samples above the stored budget adds the missing samples; below it, nothing
         budget = max(args.samples, int(store.meta().get("samples") or 0))
         meta = {"dataset": args.dataset, "split": args.split, "model": args.model, "template": family.name,

@@ -64,6 +64,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, strict_checker: object | None = None) -> int:
     """``strict_checker``: a stand-in for the kernel checker (tests)."""
     from bridge.runs.store import RunStore
+    from bridge.scale import make_verifier as scaled_verifier
     from bridge.verify.api import Verifier
     from provers.backends import make_backend
     from provers.backends.base import SamplingParams
@@ -106,8 +107,8 @@ def run(args: argparse.Namespace, strict_checker: object | None = None) -> int:
 
     def make_verifier(use_strict: bool) -> Verifier:
         if not use_strict:
-            return Verifier(base_cfg)
-        return Verifier(dataclasses.replace(base_cfg, strict=True), strict_checker=strict_checker)
+            return scaled_verifier(base_cfg)
+        return scaled_verifier(dataclasses.replace(base_cfg, strict=True), strict_checker=strict_checker)
 
     run_dir = Path(args.run_dir or f"runs/synth_{slug(args.source)}_{'-'.join(methods)}")
     conj = ConjectureSettings(per_seed=args.conjectures, samples=args.samples, window=window,

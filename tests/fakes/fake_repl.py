@@ -51,7 +51,10 @@ Environment: FAKE_REPL_PINNED=1 (above), FAKE_REPL_EXIT_AFTER=k (exit after k re
 FAKE_REPL_HEADER_DELAY=s (seconds per header), FAKE_REPL_BURN=s (CPU seconds per command),
 FAKE_REPL_LEAN=4.9 (Lean 4.9 wording only), FAKE_REPL_LOG=path (append one line per request: pid and
 kind), FAKE_REPL_REPLAY=file.expected.out (answer with that transcript's answers, in order),
-FAKE_REPL_START_FAIL=text (write text to stderr and exit 1 before reading anything).
+FAKE_REPL_START_FAIL=text (write text to stderr and exit 1 before reading anything),
+FAKE_REPL_KILL_PARENT_ONCE=path (a command with FAKE_KILL_PARENT, the first time on this machine, as
+that file records: SIGKILL to the REPL's parent, a Ray actor that runs it unsandboxed, then hang; later
+times answer as without the marker).
 """
 
 from __future__ import annotations
@@ -275,6 +278,15 @@ def main() -> None:
         if m:
             answer({"messages": [msg("info", f"{m.group(1)} : Type")], "env": new_env(cmd, env, False)})
             continue
+        flag = os.environ.get("FAKE_REPL_KILL_PARENT_ONCE")
+        if flag and "FAKE_KILL_PARENT" in cmd:
+            try:
+                os.close(os.open(flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except FileExistsError:
+                pass
+            else:
+                os.kill(os.getppid(), 9)
+                time.sleep(3600)  # an orphan now: whoever started the run must end it
         if "FAKE_HANG" in cmd:
             time.sleep(3600)
         if "FAKE_CRASH" in cmd:
