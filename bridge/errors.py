@@ -31,3 +31,13 @@ class SetupError(BridgeError):
     """The Lean side is missing or broken (no toolchain, a header that does not elaborate)."""
 
     exit_code = 3
+
+
+class RunDirError(InputError):
+    """A run directory (or an output directory) that cannot be used: not a directory, not writable, a
+    corrupt or foreign ``run.sqlite``. One line: the path, what is wrong, the next step (docs/errors.md)."""
+
+    exit_code = 5
+
+    def __str__(self) -> str:
+        return f"{self.message}; next step: {self.next_step}" if self.next_step else self.message

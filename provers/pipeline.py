@@ -37,6 +37,7 @@ class ProveSettings:
     params: SamplingParams = field(default_factory=SamplingParams)
     chunk: int = 64  # samples asked of the backend at once (4 with --stop-on-first)
     count_fast_gate: bool = False  # a fast-gate `proved` (a stand-in REPL, not Lean) counts as solved
+    count_stand_in: bool = False  # `bridge demo` only: the stand-in REPL's `proved` counts inside the demo
     stop_grace: float = 3.0  # seconds a stop gives the checks in flight
 
 
@@ -72,7 +73,7 @@ class Pipeline:
         self.s = settings
         self.on_verdict = on_verdict or (lambda v: None)
         self.on_generated = on_generated or (lambda round_, n: None)  # (round, samples newly stored)
-        self.solved: set[str] = store.solved(settings.count_fast_gate)
+        self.solved: set[str] = store.solved(settings.count_fast_gate, settings.count_stand_in)
         self.problems: dict[str, Problem] = {}
         self.stopped = False
         self._served_model: str | None = store.meta().get("served_model")
@@ -89,7 +90,7 @@ class Pipeline:
         self.verifier.stop(self.s.stop_grace)
 
     def counts_as_solved(self, v: Verdict) -> bool:
-        return v.verdict == "proved" and (v.gate == "full" or self.s.count_fast_gate)
+        return v.counted(self.s.count_fast_gate, self.s.count_stand_in)
 
     # -- the two stages -----------------------------------------------------------------------------
 

@@ -506,7 +506,7 @@ def choose(items: list[SynthItem], verdicts: dict[str, Verdict], count_fast_gate
         g = it.group or it.id
         if v is None:
             why[it.id] = "not verified (the run stopped)"
-        elif v.verdict != "proved" or (v.gate != "full" and not count_fast_gate):
+        elif not v.counted(count_fast_gate):
             why[it.id] = f"{v.verdict}" + (f" ({v.rule})" if v.rule else "") + f": {(v.reason or 'fast gate only')[:200]}"
         elif g in taken:
             why[it.id] = "superseded: an earlier variant of the same `have` is proved"
@@ -557,7 +557,7 @@ def seeds_from_run(run_dir: Path, count_fast_gate: bool) -> list[Seed]:
         meta = store.meta()
         out = []
         for s, v in store.samples():
-            if v is None or v.verdict != "proved" or (v.gate != "full" and not count_fast_gate):
+            if v is None or not v.counted(count_fast_gate):
                 continue
             p = problems.get(s.problem_id)
             if p is None:
@@ -831,7 +831,7 @@ class Synth:
             counts = astore.counts(count_fast_gate=self.count_fast_gate)
             proofs: dict[str, tuple[str, str]] = {}
             for srow, v in astore.samples(round_=0):
-                if v is None or v.verdict != "proved" or (v.gate != "full" and not self.count_fast_gate):
+                if v is None or not v.counted(self.count_fast_gate):
                     continue
                 p = next((q for q in problems if q.id == srow.problem_id), None)
                 if p is None:

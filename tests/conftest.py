@@ -13,7 +13,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_REPL = ROOT / "tests" / "fakes" / "fake_repl.py"
 SHARED = Path(os.environ.get("BRIDGE_SHARED_DIR", ROOT.parent / "shared"))
-TRANSCRIPTS = SHARED / "lean-repl-transcripts" / "core"
+# the Lean REPL's own test transcripts (Apache-2.0, see tests/transcripts/NOTICE), kept in the repository
+TRANSCRIPTS = ROOT / "tests" / "transcripts" / "core"
+DATA_HINT = ("the benchmark data is absent: set BRIDGE_DATA_DIR to a directory holding minif2f/minif2f.jsonl and "
+             "proofnet/proofnet.jsonl (public: datasets/minif2f.jsonl and datasets/proofnet.jsonl of "
+             "github.com/deepseek-ai/DeepSeek-Prover-V1.5), or put it at ../shared/data beside the repository")
 
 
 def fake_repl_cmd(**env: str) -> str:
@@ -83,7 +87,7 @@ def _isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def transcripts() -> Path:
     if not TRANSCRIPTS.is_dir():
-        pytest.skip(f"../shared is absent: no REPL transcripts at {TRANSCRIPTS}")
+        pytest.skip(f"no REPL transcripts at {TRANSCRIPTS} (they are part of the repository: restore tests/transcripts)")
     return TRANSCRIPTS
 
 
@@ -91,7 +95,7 @@ def transcripts() -> Path:
 def shared_data() -> Path:
     d = data_dir()
     if d is None:
-        pytest.skip("no data directory: set BRIDGE_DATA_DIR or put ../shared/data beside the repository")
+        pytest.skip(DATA_HINT)
     return d
 
 

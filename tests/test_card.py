@@ -34,7 +34,7 @@ def test_share_bar() -> None:
 
 
 def test_card_of_a_train_sft_output(tmp_path: Path) -> None:
-    (tmp_path / "training_summary.json").write_text(json.dumps(summary()))
+    (tmp_path / "training_summary.json").write_text(json.dumps(summary(train_data="proofs.jsonl")))
     assert main(["card", str(tmp_path)]) == 0
     card = (tmp_path / "README.md").read_text(encoding="utf-8")
     assert card.startswith("---\nbase_model: org/prover-7b\nlibrary_name: peft")
@@ -42,6 +42,9 @@ def test_card_of_a_train_sft_output(tmp_path: Path) -> None:
     assert "| lean-formalized | 30 | 75.0 % |" in card and "packed sequences" in card
     assert "No held-out evaluation" in card and "## Rounds" not in card
     assert "final training loss 0.9000 (first logged 1.5000), 10 steps" in card
+    # a train sft run was given its rows: it says so, and claims no Lean check of them
+    assert "The 40 training rows came as data (`proofs.jsonl`): `bridge train sft` checked none of" in card
+    assert "were checked by Lean" not in card and "Every training proof" not in card
 
 
 def test_card_of_an_iterate_run(tmp_path: Path) -> None:
@@ -69,6 +72,8 @@ def test_card_of_an_iterate_run(tmp_path: Path) -> None:
     assert "| 1 | 9 | 3/9 | 6 | 6 | 900 | yes | 25.0 % | 50.0 % |" in card
     assert "| 2 | 6 | 3/9 | 6 | 6 | 900 | no | - | - |" in card
     assert "not re-checked by the kernel checker: no lake" in card
+    assert ("Of the 6 training rows, 6 (band `lean-formalized`: proofs sampled in the rounds" in card
+            and "checked by Lean through bridge's soundness gate" in card and "none came as data" in card)
     assert "`minif2f` (test), 4 problems, 8 samples" in card and "round 1" in card and "Lean v4.9.0" in card
     assert "pool: `lean_workbook` (9 statements), 16 samples" in card and "(1 statement(s) dropped)" in card
 

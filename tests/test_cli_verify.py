@@ -246,6 +246,7 @@ def test_ctrl_c_prints_and_caches_what_was_decided_and_exits_130(tmp_path: Path)
     assert time.monotonic() - t0 < 8  # in-flight checks get 3 s, then are abandoned
     done = {json.loads(x)["id"] for x in out.splitlines()}
     assert 0 < len(done) < 40 and "stopped" in err
+    assert f"checked in Lean: {len(done)} (sent but not decided: " in err  # decided verdicts only
     r = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=300)
     again = [json.loads(x) for x in r.stdout.splitlines()]
     assert r.returncode == 0 and len(again) == 40

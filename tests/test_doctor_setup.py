@@ -141,6 +141,13 @@ def test_doctor_soundness_runs_the_corpus_through_the_gate(tmp_path: Path) -> No
     needs_lean = {c["id"] for c in map(json.loads, corpus.read_text().splitlines()) if c.get("fake") and c["lean"]}
     wrong = {row["id"] for row in d["soundness"] if not row["ok"]}
     assert wrong == needs_lean and r.returncode == 1
+    assert d["trustworthy"] is False
+    # the table's last word is that verification cannot be trusted here, not that it can run
+    t = bridge("doctor", "--soundness", "--repl-cmd", fake_repl_cmd(), "--cache-dir", str(tmp_path),
+               path=os.environ["PATH"])
+    last = t.stdout.strip().splitlines()[-1]
+    assert t.returncode == 1 and last.startswith("verification is not trustworthy here"), t.stdout[-2000:]
+    assert "verification can run" not in t.stdout
 
 
 def test_a_built_project_runs_its_repl_directly_with_lakes_environment(tmp_path: Path,

@@ -290,3 +290,18 @@ def test_builtin_conjectures_are_input(tmp_path: Path) -> None:
     assert len(problems) == 16 and problems[0].id == "goldbach" and not problems[0].formal_statement
     assert "even" in problems[0].informal_statement and problems[0].source == "conjectures"
     assert re.match(r"^[a-z_]+$", problems[0].name)
+
+
+def test_problem_rows_are_informal_input_and_a_row_without_either_names_both_fields(tmp_path: Path) -> None:
+    from bridge.config import load_config
+    from bridge.errors import InputError
+    from provers.formalize.funnel import load_informal
+
+    f = tmp_path / "math.jsonl"  # the informal datasets' shape: `problem`, no `informal`
+    f.write_text('{"id": "p1", "problem": "Show that 1 + 1 = 2.", "answer": "2"}\n')
+    (p,) = load_informal(str(f), load_config())
+    assert p.id == "p1" and p.informal_statement == "Show that 1 + 1 = 2." and not p.formal_statement
+    g = tmp_path / "neither.jsonl"
+    g.write_text('{"id": "p1", "question": "Show that 1 + 1 = 2."}\n')
+    with pytest.raises(InputError, match="looked for the fields `informal` and `problem`"):
+        load_informal(str(g), load_config())

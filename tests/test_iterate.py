@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, data_dir
+from tests.conftest import DATA_HINT, ROOT, data_dir
 from tests.test_train_support import build_word_model, standin_cmd
 
 pytest.importorskip("trl")
@@ -85,7 +85,7 @@ def fingerprint(d: Path) -> dict[str, Any]:
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     shared = data_dir()
     if shared is None:
-        pytest.skip("no data directory (BRIDGE_DATA_DIR): decontamination needs miniF2F and ProofNet")
+        pytest.skip("decontamination needs miniF2F and ProofNet: " + DATA_HINT)
     tmp = tmp_path_factory.mktemp("iterate")
     model = build_word_model(tmp / "model")
     pool = tmp / "pool.jsonl"

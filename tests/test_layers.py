@@ -31,7 +31,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("verify", ("bridge.verify",)),
     ("data/scale", ("bridge.data", "bridge.scale")),
     ("runs/eval", ("bridge.runs", "bridge.eval")),
-    ("provers/train/rl/informal", ("provers", "bridge.train", "bridge.rl", "bridge.informal")),
+    ("provers/train/rl/informal", ("provers", "bridge.train", "bridge.rl", "bridge.informal",
+                                   "bridge.demo")),  # demo: a scripted prover and the stand-in REPL
     ("pipeline", ("bridge.pipeline",)),
     ("cli", ("bridge.cli", "bridge.__main__", "bridge")),
 ]

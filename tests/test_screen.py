@@ -21,6 +21,8 @@ FRAGMENTS = [
     "sorry", "admit", "sorryAx", "Lean.ofReduceBool", "native_decide", "instance", "end", "open", "open Nat in",
     "open Nat", "set_option maxHeartbeats 400000 in", "set_option pp.all true in", "@[simp]", "@[instance]",
     "#eval", "#check", "IO.println", "_root_.Lean", "noncomputable", "noncomputable def", "by_elab", "run_tac",
+    "lcProof", "Quot.lcInv", "binop%", "binop", "%", "x%2", "clear%", "recall", "count_heartbeats in", "/- c -/ ",
+    "@[simps]", "@[simps (config := t)]", "aesop (add unsafe 50% apply foo)", ", unsafe", "corpus_cmd",
     "local", "«sorryAx»", "«x»", "`x", "`(tactic| rfl)", "s!", "m!", "throwError", "r", "#",
     # how text is delimited
     "--", "-- sorry", "-- end of the instance", "/-", "-/", "/- sorry -/", "/- a /- b -/ c -/", "/-- doc -/",
@@ -117,3 +119,110 @@ def test_pathological_texts_are_screened_in_linear_time(text: str) -> None:
     """No regular expression of the screen backtracks exponentially (this would hang, not fail)."""
     passes_fast(text)
     screen_text(text)
+
+
+# -- issue 25: the header allow-list, the screen's rules ---------------------------------------------
+from bridge.verify.candidate import from_code, merge_header, split_header, with_reference_statement  # noqa: E402
+from bridge.verify.screen import screen, screen_header  # noqa: E402
+
+MINIF2F_HEADER = "import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 400000\n\nopen BigOperators Real Nat Topology Rat\n\n"
+
+
+@pytest.mark.parametrize("text", [
+    MINIF2F_HEADER, "import Mathlib\nopen scoped BigOperators Topology\n", "-- a prover's header\nimport Mathlib\n",
+    "/-\n  Copyright: none.\n-/\nimport Mathlib\n", "universe u v\n", "set_option linter.unusedVariables false\n",
+    "set_option maxHeartbeats 0 -- no limit\n",
+])
+def test_honest_model_headers_pass_the_header_allow_list(text: str) -> None:
+    assert screen_header(text) is None
+
+
+@pytest.mark.parametrize("text", [
+    "open Nat in axiom corpus_ax : False\n", "set_option debug.skipKernelTC true\n",
+    "set_option maxHeartbeats 400000 in #eval 1\n", "set_option maxHeartbeats 400000 in\n",
+    "/- c -/ set_option debug.skipKernelTC true\n", "import Lean\n", "import Corpus.Evil\n", "import «Mathlib»\n",
+    "import runtime Mathlib\n", "import Mathlib open Nat\n", "open Lean Elab\n", "open Nat hiding add_comm\n",
+    "open Nat renaming add_comm → ac\n", "open\n", "set_option maxHeartbeats \"4\"\n", "set_option pp.all true\n",
+    "macro_rules | `(tactic| omega) => `(tactic| sorry)\n", "@[simp] theorem x : True := trivial\n",
+    "import Mathlib\n#exit\n", "set_option trace.profiler.output \"x\"\n", "universe Lean.u\n", "import Mathlib /- x\n",
+    'import Mathlib "x"\n', "import\nMathlib\n",
+])
+def test_model_header_cheats_are_refused(text: str) -> None:
+    got = screen_header(text)
+    assert got is not None and got[0] == "header", got
+
+
+def test_the_header_a_model_wrote_is_screened_in_every_free_form() -> None:
+    code = "set_option debug.skipKernelTC true\n\ntheorem t : True := trivial\n"
+    for c in (from_code("a", None, code), from_code("b", "import Mathlib", code)):
+        hit = screen(c)
+        assert hit is not None and hit.rule == "header" and hit.region == "header", hit
+        assert "line 1 of the model's own header" in hit.reason(c.body)
+
+
+def test_a_code_row_that_repeats_its_header_is_checked_under_that_header() -> None:
+    c = from_code("r", MINIF2F_HEADER, MINIF2F_HEADER + "theorem t : 1 + 1 = 2 := by norm_num\n")
+    assert c.header == MINIF2F_HEADER and c.body.startswith("theorem t") and screen(c) is None
+    # a line of its own is added: imports first, the rest after the given header, comments dropped
+    c = from_code("s", "import Mathlib\n", "import Aesop\nopen Real -- for π\n\ntheorem t : True := trivial\n")
+    assert c.header == "import Aesop\nimport Mathlib\nopen Real\n" and screen(c) is None
+
+
+def test_a_line_inside_a_block_comment_is_never_moved_out_of_it() -> None:
+    own = "/-\nimport Corpus.Evil\n-/\nopen Real\n"
+    assert merge_header("import Mathlib\n", own) == "import Mathlib\nopen Real\n"
+
+
+def test_a_chat_answer_keeps_the_reference_header_and_its_own_lines_are_screened() -> None:
+    ref = "theorem t (x : ℕ) : x = x := by\n"
+    c = with_reference_statement("c", "import Mathlib\n", ref, "import Mathlib\nopen NNReal\n\ntheorem t (x : ℕ) : x = x := by\n  rfl")
+    assert c.header == "import Mathlib\n" and c.model_header.startswith("import Mathlib\nopen NNReal") and screen(c) is None
+    c = with_reference_statement("d", "import Mathlib\n", ref, "set_option debug.skipKernelTC true\ntheorem t (x : ℕ) : x = x := by\n  rfl")
+    assert screen(c).rule == "header"
+
+
+def test_split_header_leaves_a_doc_comment_to_the_theorem() -> None:
+    own, rest = split_header("import Mathlib\n\n/-- doc -/\ntheorem t : True := trivial\n")
+    assert own == "import Mathlib\n\n" and rest.startswith("/-- doc -/")
+
+
+@pytest.mark.parametrize("text,rule", [
+    ("theorem t : True := lcProof", "lc_axiom"), ("theorem t : P := Quot.lcInv q", "lc_axiom"),
+    ("theorem t : P := lcFutureAxiom", "lc_axiom"), ("theorem t : P := «lcProof»", "lc_axiom"),
+    ("@[simps (config := t)] def f := 1", "attribute"), ("@[simp, simps (config := .asFn)] def f := 1", "attribute"),
+    ("theorem t := by\n  simp [add, unsafe x]", "unsafe"), ("theorem t := by\n  exact [x, unsafe x]", "unsafe"),
+    ("theorem t := by\n  foo (add unsafe x)", "unsafe"),
+    ("theorem t : P := binop% f a b", "metaprogram"), ("theorem t : P := by\n  exact decl_name%", "metaprogram"),
+    ("gen_injective_theorems% Nat", "command"), ("def y := 1 recall Nat.add_comm", "command"),
+    ("theorem t : True := trivial\n/- -/ corpus_cmd foo", "command"), ("  count_heartbeats in\ntheorem t : True := trivial", "command"),
+    ("set_option maxHeartbeats 4 in corpus_cmd", "command"), ("set_option maxHeartbeats 4 in\nopen Nat in\ncorpus_cmd", "command"),
+    ("/- a\nb -/ corpus_cmd", "command"), ("set_option maxHeartbeats \"4\" in\ntheorem t : True := trivial", "set_option"),
+    ('def s (x : ℕ) := s!"{x} #eval IO.Process.exit 0"', "eval"), ('def s (x : ℕ) := s!"{x} macro_rules"', "metaprogram"),
+])
+def test_issue25_screen_rules(text: str, rule: str) -> None:
+    exact = screen_exact(text)
+    assert exact is not None and exact[0] == rule, exact
+    assert not passes_fast(text)
+
+
+@pytest.mark.parametrize("text", [
+    'def s (x : ℕ) : String := s!"x = {x} and sorry is a word"', 'def s (x : ℕ) : String := s!"the end: {x} is open, an axiom"',
+    "theorem t := by\n  aesop (add unsafe 50% apply foo)", "theorem t := by\n  aesop (config := {}) (add safe a, unsafe 50% apply b)",
+    "@[simps] def f := 1", "@[simp, simps] def f := 1", "theorem t : 9%2 = 1 := by decide", "theorem t : Nat.lcm 2 3 = 6 := by decide",
+    "/- helper -/ theorem t : True := trivial", "set_option maxHeartbeats 4 in\nset_option maxRecDepth 9 in\ntheorem t : True := trivial",
+    "set_option maxHeartbeats 4 in\n@[simp] theorem t : True := trivial",
+])
+def test_issue25_honest_texts_pass(text: str) -> None:
+    assert screen_exact(text) is None
+
+
+def test_every_link_of_a_trailing_chain_is_checked() -> None:
+    from bridge.verify.candidate import from_parts
+
+    stmt = "theorem t : True := by\n"
+    for helpers, ok in [("set_option maxHeartbeats 4 in\nset_option maxRecDepth 9 in\n", True),
+                        ("open Classical in\nset_option maxHeartbeats 4 in\n", False),
+                        ("set_option maxHeartbeats 4 in\nopen Classical in\n", False),
+                        ("@[simp]\nset_option maxHeartbeats 4 in\n", False)]:
+        hit = screen(from_parts("x", "import Mathlib", stmt, "  trivial", helpers=helpers))
+        assert (hit is None) == ok, (helpers, hit)

@@ -4,19 +4,28 @@ checker's one-JSON-line contract. The verdict must come from the checker's line 
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import hashlib
+import json
 import os
 import stat
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from bridge.errors import SetupError
+from bridge.errors import ConfigError, SetupError
+from bridge.lean.project import repl_launch
+from bridge.lean.sandbox import ENV_ALLOW, sandbox_available
 from bridge.verify.api import Verifier
+from bridge.verify.cache import TABLE, ResultCache, cache_key
 from bridge.verify.candidate import from_code, from_parts
-from bridge.verify.soundness import Rejection
-from bridge.verify.strict import strict_rejection
+from bridge.verify.soundness import DEFAULT_AXIOMS, Rejection
+from bridge.verify.strict import CHECKER_ENV, NEEDS_SANDBOX, StrictChecker, strict_refusal, strict_rejection
+from bridge.verify.verdict import Verdict
 from tests.conftest import ROOT
 
 STMT = "theorem strict_t (x : Nat) : x = x := by\n"
@@ -63,21 +72,38 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("sandbox", [True, False])
-def test_strict_verdicts_come_from_the_checker(strict_cfg, sandbox: bool) -> None:
+def needs_sandbox() -> None:
     from bridge.lean.sandbox import sandbox_available
 
-    if sandbox and not sandbox_available()[0]:
-        pytest.skip("bubblewrap unusable here")
-    cfg, log = strict_cfg
-    cfg = dataclasses.replace(cfg, sandbox=sandbox)
+    ok, why = sandbox_available()
+    if not ok:
+        pytest.skip(f"--strict needs the sandbox, and bubblewrap is unusable here: {why}")
+
+
+def direct(cfg) -> StrictChecker:
+    """The strict checker on its own, unsandboxed: only so that the fake tools can write their call log
+    (``Verifier`` refuses --strict --no-sandbox; these tests check command lines, not isolation)."""
+    cfg = dataclasses.replace(cfg, sandbox=False)
+    return StrictChecker(cfg, repl_launch(cfg), allow_unsandboxed=True)
+
+
+def test_strict_verdicts_come_from_the_checker(strict_cfg) -> None:
+    needs_sandbox()
+    cfg, _ = strict_cfg
     with Verifier(cfg) as v:
         got = {x.id: x for x in v.verify([from_parts(k, None, STMT, p) for k, (p, _, _) in CASES.items()])}
     for k, (_, verdict, rule) in CASES.items():
         assert (got[k].verdict, got[k].rule) == (verdict, rule), (k, got[k].reason)
     assert "declaration type mismatch" in got["kernel"].reason and "cheat" in got["axiom"].reason
-    if sandbox:
-        return  # the sandboxed tools cannot write the call log: nothing outside their tmpdir is writable
+
+
+def test_the_checker_command_line(strict_cfg) -> None:
+    cfg, log = strict_cfg
+    sc = direct(cfg)
+    got = {k: sc.check(from_parts(k, None, STMT, p)) for k, (p, _, _) in CASES.items()}
+    sc.close()
+    for k, (_, _, rule) in CASES.items():
+        assert (got[k].rule if got[k] else None) == rule, (k, got[k])
     calls = log.read_text().splitlines()
     refs = [c for c in calls if c.startswith("lean") and "BridgeReference.lean" in c]
     assert len(refs) == 1  # the reference statement is compiled once per problem, not per candidate
@@ -85,16 +111,14 @@ def test_strict_verdicts_come_from_the_checker(strict_cfg, sandbox: bool) -> Non
     assert len(checks) == len(CASES) - 1  # every candidate that compiled
     for c in checks:
         assert "--olean" in c and "--reference" in c and "--target strict_t" in c
+        assert all(f"--allow-axiom {a}" in c for a in DEFAULT_AXIOMS) and "--allow-axiom Lean.ofReduceBool" not in c
         lean_path = c.split("LEAN_PATH=", 1)[1]
         assert lean_path == "/lib/lean"  # the project's path only: never the candidate's build directory
         assert "bridge-strict-" not in c.split("LEAN_PATH=")[0].split("--olean")[1].split()[0]
 
 
 def test_a_candidate_cannot_overwrite_the_reference_it_is_compared_with(strict_cfg) -> None:
-    from bridge.lean.sandbox import sandbox_available
-
-    if not sandbox_available()[0]:
-        pytest.skip("bubblewrap unusable here")
+    needs_sandbox()
     cfg, _ = strict_cfg
     with Verifier(cfg) as v:
         [first] = list(v.verify([from_parts("a", None, STMT, "  rfl")]))
@@ -109,16 +133,19 @@ def test_a_candidate_cannot_overwrite_the_reference_it_is_compared_with(strict_c
 
 def test_free_form_code_sends_every_theorem_to_the_checker(strict_cfg) -> None:
     cfg, log = strict_cfg
-    cfg = dataclasses.replace(cfg, sandbox=False)
     code = "theorem helper_t : True := by\n  trivial\n\ntheorem main_t (x : Nat) : x = x := by\n  rfl\n"
-    with Verifier(cfg) as v:
-        [got] = list(v.verify([from_code("f", None, code)]))
-    assert got.verdict == "proved"
+    sc = direct(cfg)
+    assert sc.check(from_code("f", None, code)) is None
     [call] = [c for c in log.read_text().splitlines() if c.startswith("bridge-check")]
     assert "--target main_t" in call and "--target helper_t" in call and "--reference" not in call
+    if sandbox_available()[0]:
+        with Verifier(cfg) as v:
+            [got] = list(v.verify([from_code("f", None, code)]))
+        assert got.verdict == "proved"
 
 
 def test_strict_without_the_checker_is_an_error_before_any_candidate(strict_cfg, tmp_path: Path) -> None:
+    needs_sandbox()
     cfg, log = strict_cfg
     (Path(cfg.lean_project) / ".lake" / "build" / "bin" / "bridge-check").unlink()
     with pytest.raises(SetupError) as e:
@@ -128,12 +155,234 @@ def test_strict_without_the_checker_is_an_error_before_any_candidate(strict_cfg,
 
 
 def test_strict_with_native_decide_says_why_it_cannot_check(strict_cfg) -> None:
+    needs_sandbox()
     cfg, _ = strict_cfg
-    cfg = dataclasses.replace(cfg, sandbox=False, allow_native_decide=True)
+    cfg = dataclasses.replace(cfg, allow_native_decide=True)
     with Verifier(cfg) as v:
         [got] = list(v.verify([from_parts("n", None, STMT, "  rfl -- FAKE_NATIVE")]))
     assert got.verdict == "rejected" and got.rule == "strict_native"
     assert "native_decide" in got.reason and "cannot run the compiled code" in got.reason
+
+
+# -- nothing a candidate runs can reach the verifier (issue 25, point 2) --------------------------------
+
+
+def test_strict_without_the_sandbox_is_refused_before_anything_runs(strict_cfg) -> None:
+    cfg, log = strict_cfg
+    with pytest.raises(ConfigError) as e:
+        Verifier(dataclasses.replace(cfg, sandbox=False, use_cache=True))
+    assert str(e.value) == NEEDS_SANDBOX and "\n" not in str(e.value) and e.value.exit_code == 2
+    assert not log.exists() and not (Path(cfg.cache_dir) / "results.sqlite").exists()
+    assert strict_refusal(True, False) == NEEDS_SANDBOX
+    assert strict_refusal(True, True) is None and strict_refusal(False, False) is None
+    nosb = dataclasses.replace(cfg, sandbox=False)
+    assert StrictChecker(nosb, repl_launch(nosb)).available() == (False, NEEDS_SANDBOX)
+
+
+def test_cli_refuses_strict_no_sandbox_with_one_line(strict_cfg, tmp_path: Path) -> None:
+    cfg, log = strict_cfg
+    src = tmp_path / "p.lean"
+    src.write_text("theorem strict_t (x : Nat) : x = x := by\n  rfl\n")
+    r = subprocess.run([sys.executable, "-m", "bridge.cli.main", "verify", "--strict", "--no-sandbox",
+                        "--lean-project", str(cfg.lean_project), "--repl-cmd", cfg.repl_cmd,
+                        "--cache-dir", str(cfg.cache_dir), str(src)],
+                       capture_output=True, text=True, timeout=120, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip() and "warning" not in ln]
+    assert lines == [f"bridge: error: {NEEDS_SANDBOX}"], r.stderr
+    assert not log.exists()
+
+
+def test_a_candidate_cannot_rewrite_the_checker_or_the_cache(strict_cfg) -> None:
+    """Sandboxed, the candidate's compile tries to replace the built checker with one that answers `ok`,
+    and to overwrite the result cache; neither file changes, and its wrong statement is rejected."""
+    needs_sandbox()
+    cfg, _ = strict_cfg
+    cfg = dataclasses.replace(cfg, use_cache=True)
+    built = Path(cfg.lean_project) / ".lake" / "build" / "bin" / "bridge-check"
+    db = Path(cfg.cache_dir) / "results.sqlite"
+    with Verifier(cfg) as v:
+        [honest] = list(v.verify([from_parts("a", None, STMT, "  rfl")]))
+        assert honest.verdict == "proved" and db.is_file()
+        checker_before = built.read_bytes()
+        attack = f"  rfl -- STRICT_TYPE STRICT_FORGE_CHECKER={built} STRICT_OVERWRITE={db}"
+        [got] = list(v.verify([from_parts("b", None, STMT, attack)]))
+    assert got.verdict == "rejected" and got.rule == "statement", got.reason
+    assert built.read_bytes() == checker_before
+    assert b"fake-olean" not in db.read_bytes() + (db.with_name(db.name + "-wal").read_bytes()
+                                                     if db.with_name(db.name + "-wal").exists() else b"")
+    cache = ResultCache(db)  # still our SQLite file, with our rows
+    assert cache.db.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0] == 2
+    cache.close()
+
+
+def test_the_checker_runs_from_a_copy_pinned_when_the_run_starts(strict_cfg) -> None:
+    """A checker rewritten on disk after the run started (by anything) is not the one that runs."""
+    cfg, _ = strict_cfg
+    built = Path(cfg.lean_project) / ".lake" / "build" / "bin" / "bridge-check"
+    sc = direct(cfg)
+    assert sc.available()[0] and sc.pinned is not None
+    assert sc.pinned.path != built and sc.pinned.sha256 == hashlib.sha256(built.read_bytes()).hexdigest()
+    tool(built, "echo '{\"ok\": true, \"stage\": \"done\", \"error\": null, \"imports\": [], \"targets\": "
+         "[{\"name\": \"strict_t\", \"kind\": \"theorem\", \"axioms\": [], \"type_matches\": true}]}'\n")
+    got = sc.check(from_parts("t", None, STMT, "  rfl -- STRICT_TYPE"))
+    assert got is not None and got.rule == "statement"
+    sc.pinned.path.chmod(0o755)
+    sc.pinned.path.write_text("#!/bin/sh\necho forged\n")  # the copy itself changed: refused, not run
+    got = sc.check(from_parts("t2", None, STMT, "  rfl"))
+    assert got is not None and got.rule == "strict" and "pinned copy" in got.reason
+    sc.close()
+
+
+def test_a_forged_proved_in_the_cache_is_not_taken_under_strict(strict_cfg) -> None:
+    """An unsandboxed process (an earlier --no-sandbox run) may have written any row of results.sqlite,
+    key and all: under --strict a cached `proved` is checked again."""
+    needs_sandbox()
+    cfg, _ = strict_cfg
+    cfg = dataclasses.replace(cfg, use_cache=True)
+    c = from_parts("t", None, STMT, "  rfl -- STRICT_TYPE")
+    with Verifier(cfg) as v:
+        v.cache.put(v.key(c), Verdict(id="t", verdict="proved"), checker_hash=v.checker_hash,
+                    rules_hash=v.rules_hash)
+        [got] = list(v.verify([c]))
+    assert got.verdict == "rejected" and not got.cached
+
+
+def test_cache_entries_record_the_checker_and_the_rules(tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path / "r.sqlite")
+    v = Verdict(id="x", verdict="failed", reason="unsolved goals")
+    k = cache_key("4.9", "m", "h", "b", "o", checker_hash="c1", rules_hash="r1")
+    assert k != cache_key("4.9", "m", "h", "b", "o", checker_hash="c2", rules_hash="r1")
+    assert k != cache_key("4.9", "m", "h", "b", "o", checker_hash="c1", rules_hash="r2")
+    cache.put(k, v, checker_hash="c1", rules_hash="r1")
+    assert cache.get(k, checker_hash="c1", rules_hash="r1") is not None
+    assert cache.get(k, checker_hash="c2", rules_hash="r1") is None and cache.get(k) is None
+    row = cache.db.execute(f"SELECT checker, rules FROM {TABLE}").fetchone()
+    assert row == ("c1", "r1")
+    cache.close()
+
+
+def test_the_cache_key_holds_the_checker_hash_and_the_rules_hash(strict_cfg) -> None:
+    needs_sandbox()
+    cfg, _ = strict_cfg
+    c = from_parts("t", None, STMT, "  rfl")
+    with Verifier(cfg) as v:
+        k1, h1 = v.key(c), v.checker_hash
+    built = Path(cfg.lean_project) / ".lake" / "build" / "bin" / "bridge-check"
+    built.write_text(built.read_text() + "# rebuilt\n")
+    with Verifier(cfg) as v:
+        k2, h2 = v.key(c), v.checker_hash
+    with Verifier(cfg, rules=[]) as v:
+        k3 = v.key(c)
+    assert h1 and h2 and h1 != h2 and len({k1, k2, k3}) == 3
+
+
+# -- bridge-check's cases, as the stand-in models them (issue 25, point 4) ------------------------------
+
+
+def test_s1_a_definition_the_statement_uses_must_be_the_references(strict_cfg) -> None:
+    cfg, _ = strict_cfg
+    header = "import Mathlib\ndef double (n : Nat) : Nat := n + n"
+    stmt = "theorem strict_t (x : Nat) : double x = x + x := by\n"
+    sc = direct(cfg)
+    assert sc.check(from_parts("ok", header, stmt, "  rfl")) is None
+    got = sc.check(from_parts("forged", header, stmt, "  rfl -- STRICT_FORGE_USED"))
+    assert got is not None and got.rule == "statement" and "double" in got.reason
+    sc.close()
+
+
+def test_s2_an_axiom_outside_the_allow_list_is_refused_by_the_checker(strict_cfg) -> None:
+    cfg, _ = strict_cfg
+    sc = direct(cfg)
+    got = sc.check(from_parts("ax", None, STMT, "  rfl -- STRICT_AXIOM"))
+    assert got is not None and got.rule == "axioms" and "cheat" in got.reason
+    sc.close()
+    line = LINE.replace('"ok": true', '"ok": false').replace('"done"', '"axioms"').replace(
+        '"error": null', '"error": "target \'strict_t\' depends on axiom \'propext\', which is declared by the candidate"')
+    c = from_parts("x", None, STMT, "  rfl")
+    assert strict_rejection(1, line, c, DEFAULT_AXIOMS, False).rule == "axioms"
+
+
+def test_s3_a_runtime_only_import_is_refused(strict_cfg) -> None:
+    cfg, _ = strict_cfg
+    sc = direct(cfg)
+    got = sc.check(from_parts("rt", "import runtime Mathlib", STMT, "  rfl"))
+    assert got is not None and got.rule == "strict" and "runtime-only" in got.reason
+    sc.close()
+
+
+def test_s5_a_target_resolves_exactly(strict_cfg) -> None:
+    cfg, _ = strict_cfg
+    code = "theorem «foo.bar» (x : Nat) : x = x := by\n  rfl\n"
+    c = from_code("g", None, code)
+    sc = direct(cfg)
+    assert c.gated() == ["«foo.bar»"] and sc.check(c) is None
+    wrong = dataclasses.replace(c, name="foo.bar", theorems=("foo.bar",))
+    got = sc.check(wrong)
+    assert got is not None and got.rule == "statement" and "foo.bar" in got.reason
+    sc.close()
+
+
+def test_f1_no_target_is_a_rejection(strict_cfg) -> None:
+    cfg, log = strict_cfg
+    c = dataclasses.replace(from_code("n", None, "theorem strict_t : True := trivial\n"), name=None, theorems=())
+    assert c.gated() == []
+    sc = direct(cfg)
+    got = sc.check(c)
+    assert got is not None and got.rule == "statement"
+    sc.close()
+    assert strict_rejection(0, LINE, c, DEFAULT_AXIOMS, False) is not None
+    assert strict_rejection(0, LINE.replace('"targets": [{', '"targets": [], "x": [{'), from_parts("x", None, STMT, "  rfl"),
+                            DEFAULT_AXIOMS, False) is not None
+    env = {**os.environ, "LEAN_ABORT_ON_PANIC": "1"}
+    r = subprocess.run([sys.executable, str(FAKES / "fake_checker.py"), "--olean", str(log)], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1  # (not a fake olean: `read`) -- and with one, no --target is `target`:
+    olean = log.parent / "M.olean"
+    olean.write_text(json.dumps({"format": "fake-olean", "imports": ["Init"], "source": "theorem a : True := trivial"}))
+    r = subprocess.run([sys.executable, str(FAKES / "fake_checker.py"), "--olean", str(olean)], env=env,
+                       capture_output=True, text=True, timeout=60)
+    out = json.loads(r.stdout)
+    assert (r.returncode, out["ok"], out["stage"]) == (1, False, "target")
+
+
+def test_f2_the_checker_runs_with_abort_on_panic(strict_cfg) -> None:
+    """The stand-in, like Check.lean, refuses to run without LEAN_ABORT_ON_PANIC=1; the strict checker
+    sets it (and the sandbox lets it through), so its runs get past `args`."""
+    cfg, log = strict_cfg
+    assert CHECKER_ENV == {"LEAN_ABORT_ON_PANIC": "1"} and "LEAN_ABORT_ON_PANIC" in ENV_ALLOW
+    olean = log.parent / "M.olean"
+    olean.write_text(json.dumps({"format": "fake-olean", "imports": ["Init"], "source": "theorem a : True := trivial"}))
+    env = {k: v for k, v in os.environ.items() if k != "LEAN_ABORT_ON_PANIC"}
+    r = subprocess.run([sys.executable, str(FAKES / "fake_checker.py"), "--olean", str(olean), "--target", "a"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and json.loads(r.stdout)["stage"] == "args"
+    sc = direct(cfg)
+    assert sc.check(from_parts("ok", None, STMT, "  rfl")) is None
+    sc.close()
+    assert strict_rejection(134, "", from_parts("x", None, STMT, "  rfl"), DEFAULT_AXIOMS, False).rule == "strict"
+
+
+def test_f3_concurrent_reference_compiles_share_one_whole_file(strict_cfg, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg, _ = strict_cfg
+    sc = direct(cfg)
+    made: list[str] = []
+    real = tempfile.mkstemp
+
+    def spy(*a, **k):
+        fd, name = real(*a, **k)
+        made.append(name)
+        return fd, name
+
+    monkeypatch.setattr(tempfile, "mkstemp", spy)
+    c = from_parts("r", None, STMT, "  rfl")
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        outs = list(ex.map(lambda _: sc.reference(c), range(4)))
+    sc.close()
+    assert all(isinstance(o, Path) for o in outs) and len(set(outs)) == 1
+    json.loads(outs[0].read_text())  # a whole file
+    assert made and len(set(made)) == len(made)  # a temporary name of its own each time
+    assert [p.name for p in outs[0].parent.iterdir()] == [outs[0].name]  # no temporary file left
 
 
 LINE = '{"ok": true, "stage": "done", "error": null, "imports": ["Mathlib"], ' \
@@ -161,10 +410,14 @@ def test_the_checker_line_is_read_strictly(rc: int, out: str, rule: str | None) 
 def test_the_corpus_under_strict_with_the_fake_checker(strict_cfg) -> None:
     """0 false accepts and 0 false rejects on the adversarial corpus through the fast gate and then the
     trusted checker (its fake, with the real command line and JSON line)."""
-    from tests.test_soundness_corpus import CHEATS, HONEST, candidate
+    from tests.test_soundness_corpus import CHEATS, HONEST, forms
 
+    needs_sandbox()
     cfg, _ = strict_cfg
-    with Verifier(dataclasses.replace(cfg, sandbox=False)) as v:
-        got = {x.id: x for x in v.verify(candidate(c) for c in CHEATS + HONEST)}
-    assert [c["id"] for c in CHEATS if got[c["id"]].verdict == "proved"] == []
-    assert [(c["id"], got[c["id"]].reason) for c in HONEST if got[c["id"]].verdict != "proved"] == []
+    # every input form each case applies to (parts, code rows, .lean file, stdin, chat)
+    cheats = [c for case in CHEATS for c in forms(case).values()]
+    honest = [c for case in HONEST for c in forms(case).values()]
+    with Verifier(cfg) as v:
+        got = {x.id: x for x in v.verify(cheats + honest)}
+    assert [c.id for c in cheats if got[c.id].verdict == "proved"] == []
+    assert [(c.id, got[c.id].reason) for c in honest if got[c.id].verdict != "proved"] == []

@@ -115,7 +115,7 @@ def collect(cfg: BridgeConfig) -> dict[str, Any]:
     add("sandbox", "active" if sb_ok and cfg.sandbox else ("off (--no-sandbox)" if sb_ok else "unavailable"),
         sb_ok or not cfg.sandbox, sb_why, required=cfg.sandbox)
     if cfg.sandbox:
-        from bridge.verify.api import sandbox_limits
+        from bridge.lean.sandbox_config import sandbox_limits
 
         for name, on, note in sandbox_protections(sandbox_limits(cfg)):
             add(f"  {name}", "on" if on else "OFF", on, note)
@@ -212,6 +212,9 @@ def run(args: argparse.Namespace) -> int:
     rows = report.pop("ray_rows", None)
     if args.soundness:
         report["soundness"] = soundness_table(cfg) if report["ok"] else "skipped: verification cannot run here"
+    wrong = [r["id"] for r in report["soundness"] if not r["ok"]] if isinstance(report.get("soundness"), list) else []
+    if args.soundness:
+        report["trustworthy"] = bool(report["ok"] and isinstance(report["soundness"], list) and not wrong)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -231,12 +234,16 @@ def run(args: argparse.Namespace) -> int:
         elif "soundness" in report:
             print("\nsoundness:", report["soundness"])
         print()
-        if report["ok"]:
+        if report["ok"] and wrong:
+            # the last word: a gate that decides a corpus case wrongly cannot be trusted, whatever runs
+            print(f"verification is not trustworthy here: {len(wrong)} case(s) of the soundness corpus were "
+                  f"decided WRONG ({', '.join(wrong[:8])}{', ...' if len(wrong) > 8 else ''}); do not use its "
+                  "verdicts until `bridge doctor --soundness` shows none (with real Lean: `bridge setup`)")
+        elif report["ok"]:
             print("verification can run.")
         else:
             print("verification cannot run; missing:\n  - " + "\n  - ".join(report["missing"]))
-    sound_ok = not isinstance(report.get("soundness"), list) or all(r["ok"] for r in report["soundness"])
-    return 0 if report["ok"] and sound_ok else 1
+    return 0 if report["ok"] and not wrong else 1
 
 
 def soundness_table(cfg: BridgeConfig) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from typing import Any
 from bridge.cli.common import eprint
 from bridge.cli.report import add_count_fast_gate_flag
 from bridge.data.problem import Problem
-from bridge.errors import InputError
+from bridge.errors import RunDirError
 from bridge.eval.report import counts_as_solved
 from bridge.runs.store import RunStore, SampleRow
 from bridge.verify.candidate import signature
@@ -61,15 +61,17 @@ def export_row(s: SampleRow, v: Verdict | None, problem: Problem | None, model: 
         "sample_id": s.id, "round": s.round, "model": model,
         "verdict": v.verdict if v else None, "gate": v.gate if v and v.verdict == "proved" else None,
         "reason": v.reason if v else None, "rule": v.rule if v else None, "completion": s.completion,
+        "checker": v.checker if v else None,  # "stand-in": not Lean's verdict (bridge demo)
     }
 
 
 def rows(store: RunStore, proved_only: bool, count_fast_gate: bool) -> Iterator[dict[str, Any]]:
     meta = store.meta()
+    demo = store.is_demo()
     model = meta.get("served_model") or meta.get("model")
     problems = {p.id: p for p in store.problems()}
     for s, v in store.samples():
-        if proved_only and not (v is not None and counts_as_solved(v, count_fast_gate)):
+        if proved_only and not (v is not None and counts_as_solved(v, count_fast_gate, demo)):
             continue
         yield export_row(s, v, problems.get(s.problem_id), model)
 
@@ -82,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
             try:
                 out = open(args.output, "w", encoding="utf-8")  # noqa: SIM115 - closed below
             except OSError as e:
-                raise InputError(f"{args.output}: cannot write: {e}") from None
+                raise RunDirError(f"{args.output}: cannot write the export ({e.strerror or e})",
+                                  "give -o a file path in a writable directory (not a directory)") from None
         n = 0
         try:
             for row in rows(store, args.proved, count_fast):

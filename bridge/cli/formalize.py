@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bridge.cli.common import add_config_flags, config_from_args, eprint
 from bridge.cli.signals import INTERRUPTED, stop_on_signals
-from bridge.errors import InputError
+from bridge.errors import InputError, RunDirError
 
 DEFAULT_MODEL = "Goedel-LM/Goedel-Formalizer-V2-8B"
 DEFAULT_DECONTAM = "minif2f,proofnet"
@@ -103,7 +103,7 @@ def decontam_sets(text: str, cfg: object) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bridge.runs.store import RunStore
+    from bridge.runs.store import RunStore, writable_dir
     from bridge.scale import make_verifier
     from provers.backends import make_backend
     from provers.backends.base import SamplingParams
@@ -144,6 +144,10 @@ def run(args: argparse.Namespace) -> int:
     problems = problems[: args.limit] if args.limit is not None else problems
     against = decontam_sets(args.decontam, cfg)  # before anything is written: it fails closed
     run_dir = Path(args.run_dir or f"runs/formalize_{slug(args.input)}_{slug(args.model)}")
+    writable_dir(run_dir)
+    if args.output and Path(args.output).is_dir():
+        raise RunDirError(f"{args.output}: -o names a directory; it takes the survivors' JSONL file",
+                          f"give -o a file path, e.g. {Path(args.output) / 'formalized.jsonl'}")
     with make_verifier(cfg) as verifier, RunStore(run_dir) as store:
         have = int(store.meta().get("candidates_per_statement") or 0)
         settings = FormalizeSettings(candidates=max(args.candidates, have), params=params, header=header, budget=budget,

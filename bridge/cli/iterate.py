@@ -11,6 +11,7 @@ from bridge.cli.common import add_config_flags, config_from_args, eprint
 from bridge.cli.report import add_count_fast_gate_flag
 from bridge.cli.train import DEFAULT_MODEL, add_train_flags, train_config_from_args
 from bridge.errors import InputError
+from bridge.runs.store import writable_dir
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -123,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     from bridge.train.iterate import Iteration
 
     cfg = config_from(args)
+    writable_dir(cfg.run_dir)
     # samples are checked by the fast gate; --strict (or its availability) decides the re-check of the
     # proofs that enter training, which IterateConfig.strict carries
     bcfg = config_from_args(argparse.Namespace(**{**vars(args), "strict": None}))

@@ -9,6 +9,7 @@ import warnings
 from bridge.cli import (
     card,
     data,
+    demo,
     doctor,
     export,
     formalize,
@@ -27,8 +28,8 @@ from bridge.cli import (
 from bridge.errors import BridgeError
 from bridge.version import __version__
 
-COMMANDS = [verify, prove, report, export, data, setup, doctor, train, iterate, merge, card, rl, formalize, synth,
-            solve, prm]
+COMMANDS = [demo, verify, prove, report, export, data, setup, doctor, train, iterate, merge, card, rl, formalize,
+            synth, solve, prm]
 
 
 def build_parser() -> argparse.ArgumentParser:

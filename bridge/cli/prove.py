@@ -6,6 +6,7 @@ import argparse
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
@@ -16,8 +17,12 @@ from bridge.data.loader import load_dataset
 from bridge.data.problem import Problem
 from bridge.errors import InputError
 from bridge.eval.report import build_report, write_report
-from bridge.runs.store import RunStore
+from bridge.runs.store import RunStore, writable_dir
 from bridge.verify.verdict import Verdict
+
+if TYPE_CHECKING:
+    from bridge.config import BridgeConfig
+    from provers.backends.base import Backend
 
 DEFAULT_MODEL = "deepseek-ai/DeepSeek-Prover-V1.5-RL"
 
@@ -79,14 +84,17 @@ def _problems(args: argparse.Namespace, cfg: object) -> list[Problem]:
     return problems[: args.limit] if args.limit is not None else problems
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, *, cfg: BridgeConfig | None = None, backend: Backend | None = None,
+        demo: bool = False) -> int:
+    """``bridge prove``; ``bridge demo`` passes its stand-in configuration and scripted prover, and
+    ``demo`` (its verdicts, the stand-in's, count as solved in this run directory only)."""
     from bridge.scale import make_verifier
     from provers.backends import make_backend
     from provers.backends.base import SamplingParams
     from provers.pipeline import STOP_ON_FIRST_CHUNK, Pipeline, ProveSettings, problem_of
     from provers.templates import family_for
 
-    cfg = config_from_args(args)
+    cfg = cfg or config_from_args(args)
     if args.samples < 1:
         raise InputError("--samples must be at least 1")
     if args.limit is not None and args.limit < 1:
@@ -97,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     family = family_for(args.model, args.template)
     params = SamplingParams(args.temperature, args.top_p, args.max_tokens, args.seed)
     run_dir = Path(args.run_dir or f"runs/{_slug(args.dataset)}_{args.split}_{_slug(args.model)}")
+    writable_dir(run_dir)  # before Lean starts: a bad --run-dir is one line, at once
     with make_verifier(cfg) as verifier, RunStore(run_dir) as store:
         # a run only grows: --samples above the stored budget adds the missing samples; below it, nothing
         budget = max(args.samples, int(store.meta().get("samples") or 0))
@@ -104,10 +113,13 @@ def run(args: argparse.Namespace) -> int:
                 "sampling": params.to_json(), "samples": budget, "lean_version": verifier.launch.lean_version,
                 "endpoint": args.endpoint, "rounds": args.rounds, "limit": args.limit,
                 "stop_on_first": args.stop_on_first, "first_block": STOP_ON_FIRST_CHUNK,
-                "count_fast_gate": cfg.count_fast_gate}
-        store.check_meta(meta, fixed=("dataset", "split", "model", "template", "sampling"))
+                "count_fast_gate": cfg.count_fast_gate, "checker": "stand-in" if verifier.stand_in else "lean",
+                "demo": demo and verifier.stand_in}
+        store.check_meta(meta, fixed=("dataset", "split", "model", "template", "sampling", "checker"))
         # loaded before anything is written: a model that cannot be had leaves the run directory as it was
-        backend = make_backend(args.model, endpoint=args.endpoint, batch_size=args.batch_size, use_vllm=args.vllm)
+        if backend is None:
+            backend = make_backend(args.model, endpoint=args.endpoint, batch_size=args.batch_size,
+                                   use_vllm=args.vllm)
         store.set_meta(meta)
         store.add_problems(problems)
         eprint(f"run directory: {run_dir} ({len(problems)} problems x {args.samples} samples, "
@@ -135,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
 
         # all of a problem's samples in one call: the backend shares the prompt's KV cache across them
         settings = ProveSettings(samples=args.samples, rounds=args.rounds, stop_on_first=args.stop_on_first,
-                                 params=params, chunk=args.samples, count_fast_gate=cfg.count_fast_gate)
+                                 params=params, chunk=args.samples, count_fast_gate=cfg.count_fast_gate,
+                                 count_stand_in=bool(meta["demo"]))
         pipe = Pipeline(backend, family, verifier, store, settings, on_verdict=on_verdict, on_generated=on_generated)
         with stop_on_signals(pipe.stop, "every sample and verdict"):
             try:
@@ -149,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
                    + ("counted as solved (--count-fast-gate)" if cfg.count_fast_gate else
                       "reported but not counted as solved (--count-fast-gate counts them)"))
         if pipe.stopped:
-            eprint(f"bridge: stopped: {store.sample_count()} sample(s) and their verdicts so far are kept in "
+            eprint(f"bridge: stopped: {store.sample_count()} sample(s) and {store.verdict_count()} decided "
+                   f"verdict(s) are kept in "
                    f"{run_dir}; run the same command again to go on (nothing stored is generated or checked "
                    f"again), or `bridge report {run_dir}` for what is there")
             return INTERRUPTED
@@ -170,4 +184,5 @@ def summary_line(report: dict) -> str:
                 f"{'-' if mean is None else f'{mean:.2f}'}; pass@1 (first {sof['first_block']} samples) "
                 f"{'-' if p1 is None else f'{100 * p1:.1f}%'}; pass@k for k > 1 is not computable")
     ks = ", ".join(f"pass@{k} {100 * v:.1f}%" for k, v in report["pass_at_k"].items() if v is not None)
-    return f"{report['solved']}/{report['problems_total']} problems solved; {ks}"
+    stand_in = "STAND-IN verdicts, not Lean's: " if report.get("checker") == "stand-in" else ""
+    return f"{stand_in}{report['solved']}/{report['problems_total']} problems solved; {ks}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bridge.cli.common import eprint
 from bridge.eval.report import build_report, comparison_markdown, write_comparison, write_report
-from bridge.runs.store import RunStore
+from bridge.runs.store import RunStore, writable_dir
 
 
 def add_count_fast_gate_flag(p: argparse.ArgumentParser) -> None:
@@ -47,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         print(Path(paths[1]).read_text(encoding="utf-8").rstrip())
         eprint("wrote " + ", ".join(map(str, paths)))
         return 0
+    if len(dirs) > 1:  # the output directory is checked before anything is read
+        writable_dir(Path(args.out), "output directory", "--out")
     reports = []
     for d in dirs:  # every directory is checked before anything is written
         with RunStore.open_existing(d) as store:

@@ -124,6 +124,7 @@ def _solve(args: argparse.Namespace, problems: list) -> int:
     from bridge.informal.report import finish
     from bridge.informal.store import KIND, SolveStore
     from bridge.informal.tir import CodeLimits, CodeRunner
+    from bridge.runs.store import writable_dir
     from provers.backends import make_backend
     from provers.backends.base import SamplingParams
     from provers.solve import Solver, SolveSettings
@@ -131,6 +132,7 @@ def _solve(args: argparse.Namespace, problems: list) -> int:
     family = family_for(args.model, args.template)
     params = SamplingParams(args.temperature, args.top_p, args.max_tokens, args.seed)
     run_dir = Path(args.run_dir or f"runs/solve_{_slug(args.dataset)}_{_slug(args.model)}_{args.mode}")
+    writable_dir(run_dir)
     with SolveStore(run_dir) as store:
         old = store.meta()
         if old and old.get("kind") != KIND:

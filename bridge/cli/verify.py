@@ -84,7 +84,12 @@ def run(args: argparse.Namespace) -> int:
         rows = [[k, counts[k]] for k in VERDICTS if counts[k]] + [["total", sum(counts.values())]]
         summary = table(rows, ["verdict", "candidates"])
         stats = v.stats
-        summary += (f"\nchecked in Lean: {stats.lean_checked}, cache hits: {stats.cache_hits}, "
+        # decided verdicts only: after a stop, candidates sent but abandoned in flight have none
+        where = "by the stand-in REPL (not Lean)" if v.stand_in else "in Lean"
+        abandoned = stats.lean_checked - stats.lean_decided
+        summary += (f"\nchecked {where}: {stats.lean_decided}"
+                    + (f" (sent but not decided: {abandoned}; the rerun checks them)" if abandoned > 0 else "")
+                    + f", cache hits: {stats.cache_hits}, "
                     f"duplicates: {stats.duplicates}, screened out: {stats.screened}, "
                     f"sandbox: {'on' if v.sandboxed else 'OFF'}, Lean {v.launch.lean_version}")
         if bad_rows:

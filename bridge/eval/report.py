@@ -56,9 +56,10 @@ class ProblemCounts:
                 "fast_gate": self.fast_gate}
 
 
-def counts_as_solved(v: Verdict, count_fast_gate: bool) -> bool:
-    """A fast-gate `proved` came from a REPL that is not Lean: solved only when asked (--count-fast-gate)."""
-    return v.verdict == "proved" and (v.gate == "full" or count_fast_gate)
+def counts_as_solved(v: Verdict, count_fast_gate: bool, count_stand_in: bool = False) -> bool:
+    """A fast-gate `proved` came from a REPL that is not Lean: solved only when asked (--count-fast-gate);
+    a stand-in's only inside a demo run (``Verdict.counted``)."""
+    return v.counted(count_fast_gate, count_stand_in)
 
 
 _NUMBER = re.compile(r"(?<![\w'])\d+(?:\.\d+)?")
@@ -127,6 +128,8 @@ def build_report(store: RunStore, count_fast_gate: bool | None = None) -> dict[s
     """The report of a run. ``count_fast_gate`` None: as the run was made (its ``count_fast_gate`` meta)."""
     meta = store.meta()
     count_fast = bool(meta.get("count_fast_gate", False)) if count_fast_gate is None else count_fast_gate
+    count_stand_in = store.is_demo()  # a stand-in's verdicts (not Lean's) count in a demo run only
+    stand_in_total = 0
     stop_on_first = bool(meta.get("stop_on_first", False))
     first_block = int(meta.get("first_block") or DEFAULT_FIRST_BLOCK)
     problems = store.problems()
@@ -144,7 +147,8 @@ def build_report(store: RunStore, count_fast_gate: bool | None = None) -> dict[s
         r["verified"] += 1
         fast = v.verdict == "proved" and v.gate == "fast"
         fast_total += fast
-        counted = counts_as_solved(v, count_fast)
+        stand_in_total += v.checker != "lean"
+        counted = counts_as_solved(v, count_fast, count_stand_in)
         if counted:
             r["proved"] += 1
             solved_by_round[s.round].add(s.problem_id)
@@ -200,6 +204,9 @@ def build_report(store: RunStore, count_fast_gate: bool | None = None) -> dict[s
         "verdicts": per_verdict,
         "errors": errors,
         "fast_gate": {"proved": fast_total, "counted": count_fast},
+        # "stand-in": bridge's stand-in REPL decided (`bridge demo`), not Lean
+        "checker": "stand-in" if stand_in_total or meta.get("checker") == "stand-in" else "lean",
+        "stand_in": {"verdicts": stand_in_total, "counted": count_stand_in},
         # the model the server said it ran (an endpoint's `model` field) over the --model asked for
         "model": meta.get("served_model") or meta.get("model"),
         "model_requested": meta.get("model"),
@@ -288,6 +295,15 @@ def _header_lines(report: dict[str, Any]) -> list[str]:
     lines = [
         f"# bridge run: {report.get('dataset')} ({report.get('split')})",
         "",
+    ]
+    if report.get("checker") == "stand-in":
+        st = report.get("stand_in") or {}
+        lines += [f"**stand-in verdicts, not Lean's**: {st.get('verdicts', 0)} verdict(s) were decided by bridge's "
+                  "stand-in REPL (markers in the text), not by Lean; "
+                  + ("they count here because this is a `bridge demo` run, and nowhere else."
+                     if st.get("counted") else "they are NOT counted as solved."),
+                  ""]
+    lines += [
         f"- model: {model}, template: `{report.get('template')}`",
         f"- sampling: `{json.dumps(report.get('sampling'))}`, {report.get('samples')} samples per problem",
         f"- Lean: {report.get('lean_version')}",

@@ -152,7 +152,7 @@ def plan(store: RunStore, count_fast_gate: bool) -> tuple[list[Labelled], Counte
         checks = {i: from_parts(f"{s.id}#have{i}", header, p.formal_statement, prefix_proof(lead, items, st.end, indent),
                                 helpers=helpers)
                   for i, st in enumerate(steps) if st.kind == "have"}
-        proved = v.verdict == "proved" and (v.gate == "full" or count_fast_gate)
+        proved = v.counted(count_fast_gate)
         out.append(Labelled(p.id, s.id, prompt_of(p.informal_statement, p.formal_statement), steps, proved,
                             v.verdict, checks))
     return out, skipped

@@ -80,6 +80,7 @@ ENV_ALLOW = frozenset({
     "LEAN_PATH", "LEAN_SRC_PATH", "LEAN_SYSROOT", "LEAN_GITHASH", "LEAN_AR", "LEAN_CC", "LEAN",
     "LAKE", "LAKE_HOME", "ELAN", "ELAN_HOME", "ELAN_TOOLCHAIN",
     "PATH", "LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "LANG", "LC_ALL", "LC_CTYPE",
+    "LEAN_ABORT_ON_PANIC",  # the strict checker's runs: a panic in Lean.Replay must abort, not go on
 })
 # The project's test double (tests/fakes/fake_repl.py) is configured through FAKE_REPL_* variables.
 ENV_ALLOW_PREFIXES = ("FAKE_REPL_",)

@@ -82,7 +82,7 @@ class LeanReward:
         """Blocking: each answer's verdict and unshaped Lean reward, nothing logged (pass-rate measurement)."""
         cands = [self._extract(p, a, f"{p.id}#{i}") for i, (p, a) in enumerate(zip(problems, answers, strict=True))]
         verdicts = [f.result() for f in self.service.submit(cands)]
-        return [(v, lean_reward(v.verdict, v.gate, self.config.count_fast_gate)) for v in verdicts]
+        return [(v, lean_reward(v.verdict, _gate(v), self.config.count_fast_gate)) for v in verdicts]
 
     def close(self) -> None:
         self.service.close()
@@ -135,7 +135,7 @@ class LeanReward:
                 verdicts: list[Verdict], seconds: float, kw: dict[str, Any]) -> list[float | None]:
         count_fast = self.config.count_fast_gate
         scored: list[Scored] = [
-            shape(lean_reward(v.verdict, v.gate, count_fast), format_ok(self.family, t), n, self.shaping)
+            shape(lean_reward(v.verdict, _gate(v), count_fast), format_ok(self.family, t), n, self.shaping)
             for v, t, n in zip(verdicts, texts, lengths, strict=True)]
         stats = batch_stats([v.verdict for v in verdicts], scored, keys, [v.cached for v in verdicts], seconds)
         with self._log_lock:
@@ -179,6 +179,11 @@ class LeanReward:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             with self.log_path.open("a", encoding="utf-8") as f:
                 f.write("\n".join(lines) + "\n")
+
+
+def _gate(v: Verdict) -> str:
+    """The gate a reward sees: a stand-in's verdict (not Lean) is never rewarded as a proof."""
+    return v.gate if v.checker == "lean" else "stand-in"
 
 
 def _column(kw: dict[str, Any], name: str, n: int) -> list[Any] | None:

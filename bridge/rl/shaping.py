@@ -23,7 +23,7 @@ def lean_reward(verdict: str, gate: str = "full", count_fast_gate: bool = False)
     proof: None unless ``count_fast_gate``, as ``bridge prove`` does not count it as solved either.
     """
     if verdict == "proved":
-        return 1.0 if gate == "full" or count_fast_gate else None
+        return 1.0 if gate == "full" or (gate == "fast" and count_fast_gate) else None  # "stand-in": never
     if verdict in SCORED_ZERO:
         return 0.0
     if verdict in FAULTS:

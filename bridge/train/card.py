@@ -13,6 +13,7 @@ from typing import Any
 import jinja2
 
 from bridge.errors import InputError
+from bridge.train.data import LEAN_BAND
 from bridge.train.rounds import base_eval, finished_rounds, ks_of
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -83,7 +84,12 @@ def card_context(run_dir: Path, bar_width: int = 30) -> dict[str, Any]:
     base = base_eval(run_dir)
     if base:
         ks = sorted(set(ks) | set(base.get("pass_at_k", {})), key=int)
+    gate_rows = band_rows.get(LEAN_BAND, 0) if rounds else 0  # iterate: sampled in its rounds and gate-checked
     return {
+        "gate_rows": gate_rows,
+        "data_rows": (total_rows or (summary.get("data") or {}).get("rows", 0)) - gate_rows,
+        "data_bands": [b for b in sorted(band_rows) if b != LEAN_BAND or not rounds],
+        "train_data": summary.get("train_data"),
         "title": f"{Path(str(base_model)).name} + bridge LoRA" + (f" ({len(rounds)} rounds of expert iteration)"
                                                                   if rounds else ""),
         "base_model": base_model,

@@ -273,7 +273,7 @@ def verified_proofs(store: RunStore, round_: int, count_fast_gate: bool,
     for s, v in store.samples(round_=0):
         if v is None or v.verdict != "proved" or skip(s.problem_id):
             continue
-        if v.gate == "full" or count_fast_gate:
+        if v.counted(count_fast_gate):
             out.append(Proof(s.problem_id, s.id, round_, s.completion, s.body, statements.get(s.problem_id, "")))
     return out
 
@@ -406,6 +406,10 @@ def rows_for_training(data: Path, fam: Family) -> Any:
     for i, row, bad in jsonl.rows(jsonl.read_lines(data)):
         if bad:
             errors.append(f"{data}:{i}: {bad}")
+            continue
+        if isinstance(row, dict) and row.get("checker") not in (None, "lean"):
+            # `bridge demo`'s export: the stand-in REPL's verdict, not Lean's, is never training data
+            errors.append(f"{data}:{i}: verified by {row['checker']!r}, not Lean (a `bridge demo` export)")
             continue
         if isinstance(row, dict) and "prompt" in row and "completion" in row:
             rows.append({"prompt": row["prompt"], "completion": row["completion"],

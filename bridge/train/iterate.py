@@ -141,7 +141,7 @@ def recheck(proofs: list[Proof], problems: dict[str, Problem], fam: Family, cfg:
     kept, rejected = [], []
     for p in proofs:
         v = verdicts.get(p.sample_id)
-        if v is not None and v.verdict == "proved" and (v.gate == "full" or cfg.count_fast_gate):
+        if v is not None and v.counted(cfg.count_fast_gate):
             kept.append(p)
         else:
             rejected.append({"sample_id": p.sample_id, "problem_id": p.problem_id,

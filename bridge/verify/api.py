@@ -19,6 +19,7 @@ the CLI builds them that way).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import tempfile
@@ -35,11 +36,14 @@ from bridge.lean import sandbox
 from bridge.lean.pool import KEEP, RECYCLE, RETRY, Job, Outcome, Pool, PoolLimits, StartFailed
 from bridge.lean.project import ReplLaunch, repl_launch
 from bridge.lean.repl import Repl
-from bridge.verify import soundness
-from bridge.verify.cache import ResultCache, cache_key
+from bridge.lean.sandbox_config import extra_sandbox_paths, sandbox_limits
+from bridge.verify import lexer, soundness
+from bridge.verify import screen as screen_module
+from bridge.verify.cache import ResultCache, cache_key, fingerprint
 from bridge.verify.candidate import Candidate
 from bridge.verify.inputs import MAX_CANDIDATE_BYTES, oversize
 from bridge.verify.screen import Rule, screen
+from bridge.verify.strict import strict_refusal
 from bridge.verify.verdict import Verdict, classify_body, lean_clean, within
 
 
@@ -67,10 +71,20 @@ def pool_limits(cfg: BridgeConfig) -> PoolLimits:
 class RunStats:
     submitted: int = 0
     lean_checked: int = 0  # candidates that reached a REPL
+    lean_decided: int = 0  # of those, the ones Lean gave a verdict (a stop abandons the rest in flight)
     cache_hits: int = 0
     duplicates: int = 0
     screened: int = 0
     retried: int = 0  # checked again on a fresh worker after an answer no honest REPL gives
+
+
+STAND_IN_MODULE = "bridge.demo.standin_repl"
+
+
+def is_stand_in(argv: list[str]) -> bool:
+    """Is this REPL command bridge's packaged stand-in (``bridge/demo/standin_repl.py``), not Lean? Any
+    argument naming it, as a file or as ``-m bridge.demo.standin_repl``, makes it one (fail closed)."""
+    return any(Path(a).name == "standin_repl.py" or a == STAND_IN_MODULE for a in argv)
 
 
 class Verifier:
@@ -88,6 +102,10 @@ class Verifier:
         self.options = soundness.GateOptions(allow_native_decide=self.cfg.allow_native_decide,
                                              fast_gate=self.cfg.allow_fast_gate)
         self.rules = tuple(rules) if rules is not None else None
+        # before anything else: under --strict nothing a candidate runs may reach the checker or the cache
+        refused = strict_refusal(self.cfg.strict, self.cfg.sandbox)
+        if refused is not None:
+            raise ConfigError(refused)
         self._sandboxed = False
         if self.cfg.sandbox:
             ok, why = sandbox.sandbox_available()
@@ -109,7 +127,15 @@ class Verifier:
             if not ok:
                 raise SetupError(f"--strict was asked for, but the kernel checker is unavailable: {why}",
                                  "run `bridge setup` (it builds bridge-check), or drop --strict")
-        self.cache = ResultCache(Path(self.cfg.cache_dir) / "results.sqlite") if self.cfg.use_cache else None
+        # what a cache entry was decided under besides the options: the checker's bytes and the screen
+        # (its rules file, its code, and any rules passed in)
+        self.checker_hash = str(getattr(self.strict_checker, "checker_hash", "") or "")
+        self.rules_hash = fingerprint([screen_module.RULES_FILE, screen_module.__file__, lexer.__file__],
+                                      repr(self.rules))
+        # the stand-in REPL (`bridge demo`) is not Lean: its verdicts are labelled and never cached
+        self.stand_in = is_stand_in(self.launch.argv)
+        use_cache = self.cfg.use_cache and not self.stand_in
+        self.cache = ResultCache(Path(self.cfg.cache_dir) / "results.sqlite") if use_cache else None
         self.stats = RunStats()
         self.setup_errors: dict[str, str] = {}
         self.unchecked = 0  # proved by the fast gate only (--allow-fast-gate): not real Lean
@@ -138,6 +164,9 @@ class Verifier:
         if self.cache is not None:
             self.cache.close()
             self.cache = None
+        closer = getattr(self.strict_checker, "close", None)
+        if callable(closer):
+            closer()
         self._tmp.cleanup()
 
     @property
@@ -171,7 +200,8 @@ class Verifier:
         opts = (f"native={self.options.allow_native_decide};fast={self.options.fast_gate};"
                 f"strict={self.cfg.strict};sandbox={self._sandboxed};hb={self.cfg.max_heartbeats};"
                 f"repl={' '.join(self.launch.argv)};gated={','.join(c.gated())};span={c.span}")
-        return cache_key(self.launch.lean_version, self.launch.manifest_hash, c.header, c.body, opts)
+        return cache_key(self.launch.lean_version, self.launch.manifest_hash, c.header, c.body, opts,
+                         checker_hash=self.checker_hash, rules_hash=self.rules_hash)
 
     def _job(self, c: Candidate, key: str) -> Job:
         ref = None
@@ -242,8 +272,13 @@ class Verifier:
         """Yield exactly one verdict per candidate, as each finishes (not in input order).
 
         An error raised while reading ``candidates`` surfaces after the verdicts of every candidate
-        read before it. A REPL that cannot start raises :class:`~bridge.errors.SetupError`.
+        read before it. A REPL that cannot start raises :class:`~bridge.errors.SetupError`. Behind the
+        stand-in REPL every verdict says ``checker = "stand-in"`` (not Lean's).
         """
+        for v in self._verify(candidates):
+            yield dataclasses.replace(v, checker="stand-in") if self.stand_in else v
+
+    def _verify(self, candidates: Iterable[Candidate]) -> Iterator[Verdict]:
         in_flight: dict[str, list[Candidate]] = {}
         finished: dict[str, Verdict] = {}  # in-run dedupe, with or without the cache
         lock = self._lock
@@ -276,7 +311,11 @@ class Verifier:
                     if cached is not None:
                         stats.duplicates += 1
                     elif self.cache is not None:
-                        cached = self.cache.get(k)
+                        cached = self.cache.get(k, checker_hash=self.checker_hash, rules_hash=self.rules_hash)
+                        if cached is not None and cached.verdict == "proved" and self.strict_checker is not None:
+                            # the cache file can be written by anything that ran with the user's rights
+                            # outside the sandbox: under --strict a `proved` is always checked again
+                            cached = None
                         stats.cache_hits += cached is not None
                 if cached is not None:
                     cached = Verdict(**{**cached.__dict__, "id": c.id, "cached": True})
@@ -307,9 +346,10 @@ class Verifier:
                 if out.retried_for:
                     stats.retried += 1
                 v = out.result if isinstance(out.result, Verdict) else self.decide(c, out)
+                stats.lean_decided += 1
                 if self.cache is not None and v.gate == "full" and v.rule != "setup":
                     with lock:
-                        self.cache.put(k, v)
+                        self.cache.put(k, v, checker_hash=self.checker_hash, rules_hash=self.rules_hash)
                 with lock:
                     finished[k] = v
                     waiting = in_flight.pop(k, [])
@@ -328,16 +368,3 @@ class Verifier:
         order = {c.id: i for i, c in enumerate(cands)}
         return sorted(self.verify(cands), key=lambda v: order.get(v.id, 0))
 
-
-def extra_sandbox_paths(cfg: BridgeConfig) -> list[Path]:
-    """``sandbox_paths``: more read-only paths a REPL needs (a toolchain outside ~/.elan, a stand-in's files)."""
-    return [Path(p).expanduser() for p in (cfg.sandbox_paths or "").split(os.pathsep) if p.strip()]
-
-
-def sandbox_limits(cfg: BridgeConfig) -> sandbox.SandboxLimits:
-    """Kernel-enforced limits for a sandboxed Lean process, from the configuration."""
-    # Lean maps every imported .olean into memory (Mathlib's are several GB at v4.9): the address-space
-    # limit sits well above the RSS limit, which the pool polls separately
-    address = cfg.address_space_mb or max(32768, 2 * (cfg.memory_limit_mb or 0))
-    return sandbox.SandboxLimits(address_space_mb=address, processes=cfg.max_processes or None,
-                                 file_size_mb=cfg.max_file_mb or None)

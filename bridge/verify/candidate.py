@@ -36,6 +36,10 @@ class Candidate:
     meta: dict[str, Any] = field(default_factory=dict)
     theorems: tuple[str, ...] = ()  # free-form code: every theorem it declares is gated, not only the last
     span: tuple[int, int] | None = None  # one theorem of a file: only messages on these body lines count
+    # The header lines the model wrote (a file's or a `code` row's leading imports/opens/options, a chat
+    # answer's): the screen holds them to the header allow-list (screen.screen_header) in every input
+    # form, whether they end up in ``header`` (free-form code) or are dropped (a reference statement).
+    model_header: str = ""
 
     @property
     def body(self) -> str:
@@ -64,21 +68,18 @@ def from_parts(id: str, header: str | None, formal_statement: str, proof: str, h
                      statement=formal_statement, proof=proof, name=name, kind=kind)
 
 
-def from_code(id: str, header: str | None, code: str) -> Candidate:
-    """``{"id", "header", "code"}``: the code is checked unchanged; its last theorem is the target, and
-    every theorem it declares is gated.
+def from_code(id: str, header: str | None, code: str, default_header: str = DEFAULT_HEADER) -> Candidate:
+    """``{"id", "header", "code"}``, a ``.lean`` file, stdin: the code is checked unchanged; its last
+    theorem is the target, and every theorem it declares is gated.
 
-    Code that starts with its own header lines (``import``, ``open``, ``set_option``: a whole file as a
-    prover wrote it) gets them as its header when none is given, or loses them when they only repeat
-    the given header. The text before the target's declaration counts as helpers, the rest as proof.
+    The code's own leading header lines (``import``, ``open``, ``set_option``, ``universe``: a whole
+    file as a prover wrote it) are model text: they are kept in ``model_header`` for the screen's header
+    allow-list, and become the header (after ``import Mathlib`` when they import nothing) when none is
+    given, or are merged into the given header (what they repeat is dropped). The text before the
+    target's declaration counts as helpers, the rest as proof.
     """
-    own, rest = split_header(code)
-    if own.strip() and re.search(r"(?m)^\s*import\b", mask(own)):
-        if header is None:
-            header, code = own, rest
-        elif _same_lines(own, header):
-            code = rest
-    header = DEFAULT_HEADER if header is None else header
+    own, code = split_header(code)
+    header = merge_header(header, own, default_header)
     target = None
     names: list[str] = []
     for m in declarations(code):
@@ -87,13 +88,35 @@ def from_code(id: str, header: str | None, code: str) -> Candidate:
             if m.group("name") and m.group("name") not in names:
                 names.append(m.group("name"))
     if target is None:
-        return Candidate(id=str(id), header=header, proof=code)
+        return Candidate(id=str(id), header=header, proof=code, model_header=own)
     start = target.start()
     return Candidate(id=str(id), header=header, helpers=code[:start], proof=code[start:],
-                     name=target.group("name"), kind=target.group("kind"), theorems=tuple(names))
+                     name=target.group("name"), kind=target.group("kind"), theorems=tuple(names),
+                     model_header=own)
 
 
-def per_theorem_candidate(file_id: str, header: str, body: str, name: str) -> Candidate:
+def merge_header(given: str | None, own: str, default: str = DEFAULT_HEADER) -> str:
+    """The header of free-form code: ``given`` (or ``default``) with the lines of the model's own
+    header ``own`` that it does not already hold (imports first, as Lean requires). Only sound together
+    with the screen's header allow-list over ``own`` (one complete command per line, so lines can be
+    moved one by one); a candidate with a reference statement never gets the model's lines (they could
+    change how the statement reads), see ``with_reference_statement``."""
+    if given is None and re.search(r"(?m)^\s*import\b", mask(own)):
+        return own
+    base = default if given is None else given
+    have = {" ".join(ln.split()) for ln in mask(base).splitlines()}
+    # the model's lines with their comments blanked (a block comment may span lines: masking first
+    # keeps a line inside it from being moved out of it)
+    new = [ln for ln in (" ".join(m.split()) for m in mask(own).splitlines()) if ln and ln not in have]
+    if not new:
+        return base
+    imports = [ln for ln in new if ln.startswith("import ")]
+    others = [ln for ln in new if not ln.startswith("import ")]
+    sep = "" if not base or base.endswith("\n") else "\n"
+    return "".join(f"{ln}\n" for ln in imports) + base + sep + "".join(f"{ln}\n" for ln in others)
+
+
+def per_theorem_candidate(file_id: str, header: str, body: str, name: str, model_header: str = "") -> Candidate:
     """One theorem of a ``.lean`` file (``verify --per-theorem``): the whole file is checked as it is, and
     only that theorem's lines (its messages, its sorries) and its axioms decide its verdict."""
     decls = declarations(body)
@@ -103,23 +126,22 @@ def per_theorem_candidate(file_id: str, header: str, body: str, name: str) -> Ca
     first = body.count("\n", 0, m.start()) + 1
     last = body.count("\n", 0, max(m.start(), end - 1)) + 1
     return Candidate(id=f"{file_id}:{name}", header=header, helpers=body[: m.start()], proof=body[m.start():],
-                     name=name, kind=m.group("kind"), theorems=(name,), span=(first, last))
-
-
-def _same_lines(a: str, b: str) -> bool:
-    """Whether the non-blank lines of ``a`` all occur in ``b`` (whitespace normalised)."""
-    norm = {" ".join(ln.split()) for ln in b.splitlines() if ln.strip()}
-    return all(" ".join(ln.split()) in norm for ln in a.splitlines() if ln.strip())
+                     name=name, kind=m.group("kind"), theorems=(name,), span=(first, last),
+                     model_header=model_header)
 
 
 def split_header(text: str) -> tuple[str, str]:
-    """A ``.lean`` file's header (leading imports, options, opens, comments) and the rest."""
+    """A ``.lean`` file's header (leading imports, options, opens, with the comments between them) and
+    the rest. Comments after the last header line (a doc comment above the first theorem) belong to
+    the rest. The split only decides where the header ends: both parts are screened."""
     lines = text.splitlines(keepends=True)
     masked = mask(text).splitlines(keepends=True)
     cut = 0
     for i, m in enumerate(masked):
-        if not m.strip() or _HEADER_LINE.match(m):
+        if _HEADER_LINE.match(m) or (cut == i and not lines[i].strip()):  # (blank lines right after one too)
             cut = i + 1
+            continue
+        if not m.strip():
             continue
         break
     # `open Foo in` qualifies the next declaration: it is part of the body, not the header
@@ -155,9 +177,11 @@ def with_reference_statement(id: str, header: str | None, statement: str, model_
                          statement=sig, proof=" sorry", name=name, kind=kind,
                          meta={"note": "the model's theorem has no `:=`"})
     tail = model_code[assign + 2 :]
+    # the model's header lines are screened (model_header) but never used: an `open` of its own could
+    # change how the reference statement reads
+    own, helpers = split_header(model_code[: m.start()])
     return Candidate(id=str(id), header=DEFAULT_HEADER if header is None else header,
-                     helpers=_strip_imports(model_code[: m.start()]), statement=sig, proof=tail,
-                     name=name, kind=kind)
+                     helpers=helpers, statement=sig, proof=tail, name=name, kind=kind, model_header=own)
 
 
 def _strip_leading_by(statement: str, proof: str) -> str:
@@ -165,9 +189,3 @@ def _strip_leading_by(statement: str, proof: str) -> str:
     if statement.rstrip().endswith("by") and proof.lstrip().startswith("by"):
         return proof.lstrip()[2:]
     return proof
-
-
-def _strip_imports(helpers: str) -> str:
-    """Models repeat the header (imports, opens, options) before the theorem: the header is ours."""
-    _, rest = split_header(helpers)
-    return rest

@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 from bridge.errors import InputError
 from bridge.jsonl import RowDecodeError, decode_row
-from bridge.verify.candidate import Candidate, from_code, from_parts, per_theorem_candidate, split_header
+from bridge.verify.candidate import Candidate, from_code, from_parts, per_theorem_candidate
 
 MAX_CANDIDATE_BYTES = 1_000_000  # a longer candidate gets a `size` verdict; it is never sent to Lean
 
@@ -97,11 +97,11 @@ def _decode(data: bytes, path: Path | str) -> str:
 
 def lean_candidates(text: str, name: str, per_theorem: bool = False) -> list[Candidate]:
     """A `.lean` file: one candidate gating every theorem it declares, or one per theorem."""
-    header, body = split_header(text)
-    whole = from_code(name, header, body)
+    # the file's own header lines are model text: from_code keeps them for the header screen
+    whole = from_code(name, None, text, default_header="")  # a file is checked with its own imports only
     if not per_theorem or len(whole.theorems) <= 1:
         return [whole]
-    return [per_theorem_candidate(name, header, body, t) for t in whole.theorems]
+    return [per_theorem_candidate(name, whole.header, whole.body, t, whole.model_header) for t in whole.theorems]
 
 
 def read_lean(path: Path, per_theorem: bool = False) -> Iterator[Candidate]:

@@ -59,7 +59,12 @@ class ScreenHit:
     offset: int  # into the candidate's body
     excerpt: str
 
+    line: int | None = None  # set for the "header" region (offsets there are into the model's header)
+
     def reason(self, body: str) -> str:
+        if self.region == "header":
+            return (f"static screen rule '{self.rule}': {self.message} (line {self.line} of the model's own "
+                    f"header: `{self.excerpt}`)")
         line = body.count("\n", 0, self.offset) + 1
         return f"static screen rule '{self.rule}': {self.message} (line {line} of the body: `{self.excerpt}`)"
 
@@ -75,6 +80,7 @@ class Policy:
     option_prefixes: tuple[str, ...]
     namespaces: frozenset[str]
     rule_ids: frozenset[str]
+    import_roots: frozenset[str] = frozenset()  # a model's header may import modules under these only
 
 
 # rules the screen itself applies beside the word lists
@@ -91,6 +97,9 @@ BUILTIN_RULES = {
     "attribute": "an attribute outside the allow-list (simp, reducible, inline, ext, norm_cast, ...)",
     "environment": "touches the environment, the elaborator or IO",
     "native_decide": "`native_decide` trusts the compiler (allow with --allow-native-decide)",
+    "header": "a header line the model wrote is not one command of the header allow-list (`import` of the "
+              "project's libraries, `open A B` without `in`, an allowed `set_option` to a number or true/false, "
+              "`universe`), one per line",
 }
 _HASH_RULES = {"#exit": "exit", "#guard_msgs": "guard_msgs", "#eval": "eval", "#eval!": "eval", "#reduce": "eval",
                "#print": "eval", "#exec": "eval"}
@@ -122,7 +131,7 @@ def _load_policy(path: Path) -> Policy:
     allow = data.get("allow", {})
     return Policy(words, parts, frozenset(allow.get("attributes", [])), frozenset(allow.get("set_option", [])),
                   tuple(allow.get("set_option_prefixes", [])), frozenset(allow.get("forbidden_namespaces", [])),
-                  frozenset(ids))
+                  frozenset(ids), frozenset(allow.get("import_roots", [])))
 
 
 @lru_cache(maxsize=1)
@@ -165,10 +174,28 @@ class _Found(Exception):
         self.rule, self.message, self.tok = rule, message, tok
 
 
-def _check_tokens(toks: list[Token], pol: Policy, options: frozenset[str]) -> None:
-    """Raise _Found at the first token the allow-list refuses."""
-    code = [t for t in toks if t.kind in ("ident", "keyword", "symbol")]
+def _lc_axiom(part: str) -> bool:
+    """`lc` + a capital: the compiler's axioms (Init/Prelude.lean v4.9.0: `unsafe axiom lcProof`,
+    `lcCast`, `lcUnreachable`, `lcErased`, `lcAny`, `Quot.lcInv`), and any later one named alike."""
+    return len(part) > 2 and part[0] == "l" and part[1] == "c" and "A" <= part[2] <= "Z"
+
+
+# rules that cannot run code: in the literal text of an interpolated string (which Lean reads as code
+# only after a parse error, and a parse error rejects the candidate) they do not fire
+_INERT_IN_LITERAL = frozenset({"sorry", "sorryAx", "axiom", "scope", "search_tactic", "native_decide",
+                               "trust_compiler", "unsafe", "import", "prelude", "lc_axiom"})
+
+
+def _check_tokens(toks: list[Token], pol: Policy, options: frozenset[str], literal: bool = False) -> None:
+    """Raise _Found at the first token the allow-list refuses. ``literal``: the text between the
+    `{...}` of an interpolated string, where only the rules that can run code apply."""
+    code = [t for t in toks if t.kind in ("ident", "keyword", "symbol", "number")]
     n = len(code)
+
+    def fire(hit: tuple[str, str, str | None], tok: Token) -> None:
+        if (hit[2] is None or hit[2] not in options) and not (literal and hit[0] in _INERT_IN_LITERAL):
+            raise _Found(hit[0], hit[1], tok)
+
     for i, t in enumerate(code):
         kind, text = t.kind, t.text
         if kind == "symbol":
@@ -183,23 +210,32 @@ def _check_tokens(toks: list[Token], pol: Policy, options: frozenset[str]) -> No
         if text == "scoped" and i > 0 and code[i - 1].text == "open":
             continue  # `open scoped X in`
         hit = pol.words.get(text)
-        if hit is not None and (hit[2] is None or hit[2] not in options):
-            if not (text in _AESOP_PHASES and i > 0 and code[i - 1].text in ("add", ",")):
-                raise _Found(hit[0], hit[1], t)
+        if hit is not None and not (text in _AESOP_PHASES and _in_aesop_add(code, i)):
+            fire(hit, t)
         if kind != "ident":
             continue
+        if i + 1 < n and code[i + 1].start == t.end and code[i + 1].text[:1] == "%":
+            # `binop%`, `gen_injective_theorems%`: one token to Lean (the token table's longest match wins
+            # over the identifier, tokenFn in src/Lean/Parser/Basic.lean), an identifier and a symbol here
+            hit = pol.words.get(text + "%")
+            if hit is not None:
+                fire(hit, t)
         parts = _name_parts(text)
         if len(parts) > 1 or parts != [text]:
             for p in parts:
                 hit = pol.parts.get(p) or pol.words.get(p)
-                if hit is not None and (hit[2] is None or hit[2] not in options):
-                    raise _Found(hit[0], hit[1], t)
+                if hit is not None:
+                    fire(hit, t)
+        if any(_lc_axiom(p) for p in parts) and not literal:
+            raise _Found("lc_axiom", pol.words["lcProof"][1], t)
         if parts and (parts[0] in pol.namespaces):
             raise _Found("environment", BUILTIN_RULES["environment"], t)
         if text == "native" and i + 1 < n and code[i + 1].text == ":=" and "allow_native_decide" not in options:
             raise _Found("native_decide", BUILTIN_RULES["native_decide"], t)
         if text == "set_option":
             _check_option(code, i, pol)
+        elif literal:
+            continue  # `open`, `noncomputable` as English words of a string: they run nothing
         elif text == "open":
             _check_open(code, i, pol)
         elif text == "noncomputable":
@@ -208,17 +244,90 @@ def _check_tokens(toks: list[Token], pol: Policy, options: frozenset[str]) -> No
                 raise _Found("scope", "`noncomputable` must be followed by a declaration (no `noncomputable section`)", t)
 
 
+def _in_aesop_add(code: list[Token], i: int) -> bool:
+    """Whether ``code[i]`` (`unsafe`) is a rule phase inside an `aesop (add ...)` clause: the innermost
+    open `(` before it is followed by `add`, and before that `(` come only other `(...)` clauses
+    back to `aesop`/`aesop?`."""
+    depth = 0
+    j = i - 1
+    while j >= 0:  # the innermost unclosed `(`
+        x = code[j].text
+        if x in (")", "]", "}", "⟩", "⦄"):
+            depth += 1
+        elif x in ("(", "[", "{", "⟨", "⦃", "@["):
+            if depth == 0:
+                break
+            depth -= 1
+        j -= 1
+    if j < 0 or code[j].text != "(" or j + 1 >= len(code) or code[j + 1].text != "add":
+        return False
+    k = j - 1
+    while k >= 0 and code[k].text == ")":  # skip earlier clauses: `aesop (config := ...) (add ...)`
+        depth = 0
+        while k >= 0:
+            x = code[k].text
+            depth += x == ")"
+            depth -= x == "("
+            k -= 1
+            if depth == 0:
+                break
+    return k >= 0 and code[k].text in ("aesop", "aesop?")
+
+
+_CHAIN_TARGETS = frozenset({"theorem", "lemma", "def", "abbrev", "example", "noncomputable", "private",
+                            "protected", "@[", "set_option", "open"})
+
+
 def _check_line_starts(text: str, toks: list[Token]) -> None:
     """A word at column 0 of model code must begin an allowed command (or continue a declaration):
     an unknown command keyword of Lean or Mathlib at the start of a line is refused even when no word
-    list knows it. (Proof lines are indented; a command can also start mid-line, which the word lists
-    and the reference comparison cover.)"""
+    list knows it. So is the first word of a line that starts with a comment (`/- -/ recall ...`).
+    A command-level `set_option ... in` / `open ... in` chain at column 0 must lead to a declaration
+    (not `set_option maxHeartbeats 1 in count_heartbeats in ...`). (Proof lines are indented; a
+    command can also start mid-line, which the word lists and the reference comparison cover.)"""
+    code: list[Token] | None = None
+    chained = -1  # the chain already walked reaches this index (each link is walked once)
+    prev_end = 0
     for t in toks:
-        if t.depth or t.kind != "ident" or (t.start and text[t.start - 1] != "\n"):
+        start, end = t.start, prev_end
+        prev_end = t.end
+        if t.depth or t.kind != "ident":
             continue
+        if start:
+            line_start = text.rfind("\n", 0, start) + 1
+            # column 0, or only comments before it on a line whose first character is one of them
+            if line_start != start and (end > line_start or text[line_start] in " \n"):
+                continue
         if t.text not in _LINE_STARTS:
             raise _Found("command", f"`{t.text}` at the start of a line is not an allowed command "
                          "(theorem, lemma, def, abbrev, example, open ... in, set_option)", t)
+        if t.text in ("set_option", "open"):
+            if code is None:
+                code = [x for x in toks if x.kind in ("ident", "keyword", "symbol", "number")]
+                where = {x.start: j for j, x in enumerate(code)}
+            if where[t.start] > chained:
+                chained = _check_chain(code, where[t.start])
+
+
+def _check_chain(code: list[Token], i: int) -> int:
+    """`set_option A v in open B in ... X`: what the chain qualifies must be a declaration. Returns the
+    index of what follows the chain."""
+    n = len(code)
+    k = i
+    while k < n and code[k].text in ("set_option", "open"):
+        if code[k].text == "set_option":
+            j = k + 3
+        else:
+            j = k + 1
+            while j < n and code[j].kind == "ident" and code[j].text != "in":
+                j += 1
+        if j >= n or code[j].text != "in":
+            return k  # not a chain (a bare `open` or a malformed option is refused elsewhere)
+        k = j + 1
+    if i < k < n and code[k].text not in _CHAIN_TARGETS:
+        raise _Found("command", f"`{code[k].text}` after a `set_option ... in` / `open ... in` chain is not a "
+                     "declaration", code[k])
+    return k
 
 
 def _check_interpolated_text(toks: list[Token], pol: Policy, options: frozenset[str]) -> None:
@@ -235,9 +344,10 @@ def _check_interpolated_text(toks: list[Token], pol: Policy, options: frozenset[
         except LexError as e:
             raise _Found("interpolation", f"{BUILTIN_RULES['interpolation']}: its text does not read as code "
                          f"({e.message})", t) from None
-        _check_tokens(sub, pol, options)
-        if any(x.kind in ("ident", "keyword") and x.text in pol.words for x in sub):
-            raise _Found("interpolation", BUILTIN_RULES["interpolation"], t)
+        try:
+            _check_tokens(sub, pol, options, literal=True)
+        except _Found as f:  # at the string's place in the whole text (sub's offsets are into `inner`)
+            raise _Found(f.rule, f"{f.message}, in the text of an interpolated string", t) from None
 
 
 def _check_option(code: list[Token], i: int, pol: Policy) -> None:
@@ -247,6 +357,9 @@ def _check_option(code: list[Token], i: int, pol: Policy) -> None:
     opt = name.text
     if opt not in pol.options and not any(opt.startswith(p) for p in pol.option_prefixes):
         raise _Found("set_option", BUILTIN_RULES["set_option"], name)
+    val = code[i + 2] if i + 2 < len(code) else None  # every allowed option takes a number or a Bool
+    if val is None or not (val.kind == "number" and val.text.isdigit() or val.text in ("true", "false")):
+        raise _Found("set_option", BUILTIN_RULES["set_option"], val or name)
 
 
 def _check_open(code: list[Token], i: int, pol: Policy) -> None:
@@ -269,7 +382,10 @@ def _check_attributes(code: list[Token], i: int, pol: Policy) -> None:
     """``@[a, b args, ...]``: the first word of every item must be on the allow-list."""
     depth = 0
     expect_name = True
+    bare = False
     for t in code[i + 1:]:
+        if bare and t.text in (",", "]"):
+            bare = False
         if t.text in ("(", "[", "{", "⟨", "⦃", "@["):
             depth += 1
         elif t.text in (")", "}", "⟩", "⦄") or (t.text == "]" and depth > 0):
@@ -279,6 +395,8 @@ def _check_attributes(code: list[Token], i: int, pol: Policy) -> None:
         elif depth == 0 and t.text == ",":
             expect_name = True
             continue
+        if bare:  # `@[simps (config := t)]`: Mathlib evaluates `t`; `simps` only bare
+            raise _Found("attribute", "`simps` with arguments (Mathlib evaluates a `config`): only a bare `@[simps]`", t)
         if expect_name:
             if t.kind != "ident" or t.text not in pol.attributes:
                 named = pol.words.get(t.text)  # @[implemented_by], @[csimp]: say what it is
@@ -286,6 +404,7 @@ def _check_attributes(code: list[Token], i: int, pol: Policy) -> None:
                     raise _Found(named[0], named[1], t)
                 raise _Found("attribute", BUILTIN_RULES["attribute"], t)
             expect_name = False
+            bare = t.text == "simps"
     raise _Found("attribute", "an attribute list `@[` that is never closed", code[i])
 
 
@@ -340,6 +459,7 @@ _WORD_TABLE = bytes(c if chr(c).isascii() and (chr(c).isalnum() or chr(c) in "_'
 _LINE_WORD = re.compile(rb"\n([A-Za-z_][A-Za-z0-9_'!?]*[.\x80-\xff]?|[\x80-\xff])")
 _ASCII_ID = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_'!?")
 _ID_MASK = bytes(0x61 if c >= 0x80 or c in _ASCII_ID else 0x20 for c in range(256))
+_GLUED_PERCENT = re.compile(rb"[A-Za-z0-9_'!?\x80-\xff]%")
 _ID_REST_CHAR = re.compile(f"[{_ID_REST}]")
 _ID_FIRST_CHAR = re.compile(f"[{_ID_FIRST}]")
 # interpolation prefixes, cut at `[` where they have one: after them a string is code, not text
@@ -375,6 +495,9 @@ def passes_fast(text: str) -> bool:
         return False
     if not _quotes_are_primes(code):
         return False
+    # `binop%`, `clear%`: a word glued to `%` is one token to Lean (the exact path joins them)
+    if b"%" in code and _GLUED_PERCENT.search(code):
+        return False
     words = code.translate(_WORD_TABLE)
     for m in _LINE_WORD.finditer(b"\n" + code):  # a word at column 0 must begin an allowed command
         w = m.group(1)
@@ -390,9 +513,25 @@ def passes_fast(text: str) -> bool:
                 return False  # a number glued to more (`2sorry`, `2e5x`, `2!sorry`): Lean splits it
         elif w[0] in b"'!?":  # led by quotes, `!` or `?`: Lean reads a token after them (`!sorry`, `α'sorry`)
             rest = w.lstrip(b"'!?")
-            if rest in triggers or (rest[:1].isdigit() and not rest.isdigit()):  # (`!2sorry`)
+            if rest in triggers or (rest[:1].isdigit() and not rest.isdigit()) or _lc_word(rest):  # (`!2sorry`)
                 return False
+        elif w[0] == 0x6C and _lc_word(w):  # `lcProof`, any `lc` + a capital
+            return False
+    # the first word of a line that starts with a comment (`/- -/ recall`): after a block comment's
+    # end, anything but spaces and a newline on its line goes the exact way
+    k = raw.find(b"-/")
+    while k >= 0:
+        j = k + 2
+        while j < len(raw) and raw[j] == 0x20:
+            j += 1
+        if j < len(raw) and raw[j] != 0x0A:
+            return False
+        k = raw.find(b"-/", j)
     return True
+
+
+def _lc_word(w: bytes) -> bool:
+    return len(w) > 2 and w[0] == 0x6C and w[1] == 0x63 and 0x41 <= w[2] <= 0x5A
 
 
 def _digit_quote(raw: bytes) -> bool:
@@ -475,19 +614,83 @@ _TRAILING = frozenset({"private", "protected", "noncomputable", "in", "]", "unsa
 
 def _trailing_modifier(helpers: str) -> tuple[str, str, int, str] | None:
     """Helpers may not end in something that applies to the reference statement after them (`open X in`,
-    `private`, an attribute); `set_option ... in` is the one exception (maxHeartbeats for the statement)."""
-    toks = [t for t in tokenize(helpers) if t.kind in ("ident", "keyword", "symbol")]
-    if not toks or toks[-1].text not in _TRAILING:
+    `private`, an attribute); a chain of `set_option NAME V in` is the one exception (maxHeartbeats for
+    the statement), and every link of the chain is checked (no `open X in set_option ... in`)."""
+    toks = [t for t in tokenize(helpers) if t.kind in ("ident", "keyword", "symbol", "number")]
+    k = len(toks)
+    while k >= 4 and toks[k - 1].text == "in" and toks[k - 4].text == "set_option":
+        k -= 4  # `set_option NAME V in`: the option itself was screened with the rest
+    if k == 0 or toks[k - 1].text not in _TRAILING:
         return None
-    last = toks[-1]
-    if last.text == "in":
-        k = len(toks) - 2
-        while k >= 0 and toks[k].text not in ("set_option", "open"):
-            k -= 1
-        if k >= 0 and toks[k].text == "set_option":
-            return None
+    last = toks[k - 1]
     return ("scope", "the helpers end in a modifier that would apply to the reference statement "
             "(`open ... in`, `private`, an attribute)", last.start, helpers[last.start:last.start + 40])
+
+
+_ASCII_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_']*(?:\.[A-Za-z_][A-Za-z0-9_']*)*")
+
+
+def screen_header(text: str) -> tuple[str, str, int, str] | None:
+    """(rule, message, offset, excerpt) of the first header line the model wrote that is not one complete
+    command of the header allow-list, or None. The one rule for every input form (a file's, stdin's or
+    a `code` row's leading lines, a chat answer's): each line holds at most one of
+
+    * ``import M`` with ``M`` under ``import_roots`` (rules.toml; no ``runtime``, no ``«»``);
+    * ``open [scoped] A B ...`` without ``in`` (it would qualify the next line), none of ``hiding``,
+      ``renaming``, ``(...)``, ``private``, and no forbidden namespace (``Lean``, ``IO``, ...);
+    * ``set_option NAME V`` with ``NAME`` on the body's option allow-list and ``V`` a number or
+      ``true``/``false``, nothing after it (no ``in``);
+    * ``universe u v``;
+
+    and comments (the code tokens of a command on its line; a comment may span lines). Everything
+    else (``macro_rules``, ``@[...]``, ``run_meta``, ``set_option ... in`` followed by a command, a
+    second command after the first, a string) is refused."""
+    pol = policy()
+    try:
+        toks = tokenize(text, keep_comments=True)
+    except LexError as e:
+        return "header", f"{BUILTIN_RULES['header']}: {e.message}", e.offset, text[e.offset:e.offset + 40]
+    lines: dict[int, list[Token]] = {}
+    for t in toks:
+        if t.kind in ("comment", "doc_comment"):
+            continue
+        lines.setdefault(text.count("\n", 0, t.start), []).append(t)
+    for line in lines.values():
+        bad = _header_line_fault(line, pol)
+        if bad is not None:
+            return "header", BUILTIN_RULES["header"], bad.start, text[line[0].start:line[0].start + 60]
+    return None
+
+
+def _header_line_fault(line: list[Token], pol: Policy) -> Token | None:
+    """The first token of one header line (its code tokens) that the header allow-list refuses."""
+    head, args = line[0], line[1:]
+    if head.kind != "ident":
+        return head
+    if head.text == "import":
+        if len(args) != 1 or args[0].kind != "ident" or not _ASCII_NAME.fullmatch(args[0].text):
+            return args[0] if args else head
+        return None if args[0].text.split(".")[0] in pol.import_roots else args[0]
+    if head.text == "open":
+        names = args[1:] if args and args[0].text == "scoped" else args
+        for t in names:
+            if (t.kind != "ident" or t.text in _OPEN_MODIFIERS or t.text in ("in", "scoped")
+                    or _name_parts(t.text)[0] in pol.namespaces):
+                return t
+        return None if names else head
+    if head.text == "set_option":
+        if len(args) != 2 or args[0].kind != "ident":
+            return args[2] if len(args) > 2 else head
+        opt, val = args
+        if opt.text not in pol.options and not any(opt.text.startswith(p) for p in pol.option_prefixes):
+            return opt
+        if val.kind == "number" and val.text.isdigit() or val.kind == "ident" and val.text in ("true", "false"):
+            return None
+        return val
+    if head.text == "universe":
+        bad = [t for t in args if t.kind != "ident" or "." in t.text or t.text in pol.words]
+        return bad[0] if bad or not args else None
+    return head
 
 
 def _texts(c: Candidate) -> list[tuple[str, int, str]]:
@@ -501,7 +704,14 @@ def screen(candidate: Candidate, rules: tuple[Rule, ...] | list[Rule] | None = N
            options: frozenset[str] = frozenset()) -> ScreenHit | None:
     """The first refusal in the candidate's model-written code (helpers, proof), or None.
 
-    ``rules`` are a user's extra regex rules, applied after the allow-list."""
+    ``rules`` are a user's extra regex rules, applied after the allow-list. The header lines the model
+    wrote (``candidate.model_header``) are held to the header allow-list first (:func:`screen_header`)."""
+    if candidate.model_header:
+        got = screen_header(candidate.model_header)
+        if got is not None:
+            rule, message, at, excerpt = got
+            return ScreenHit(rule, message, "header", at, excerpt.split("\n")[0].strip()[:60],
+                             line=candidate.model_header.count("\n", 0, at) + 1)
     for region, offset, text in _texts(candidate):
         got = screen_text(text, options)
         if got is None and region == "helpers" and candidate.statement:

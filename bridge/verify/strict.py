@@ -12,6 +12,12 @@ For a candidate the fast gate calls ``proved``:
    only (the candidate's directory is not on it), replays every constant of the module through the
    kernel, compares the target's type ``Expr`` with the reference's, collects axioms, and prints one
    JSON line. That line and the checker's exit status are the verdict (``strict_rejection``, pure).
+
+Nothing a candidate runs can reach this verifier: ``--strict`` needs the sandbox (``strict_refusal``:
+``--strict --no-sandbox`` is refused before anything runs), and under it every Lean process can write
+its own private directory only. The checker itself runs from a copy taken when the run starts, into a
+directory of ours, hashed (``PinnedChecker``); that hash is part of every cache key, and a cached
+``proved`` is never taken under ``--strict`` (it is checked again: the cache file is not ours alone).
 """
 
 from __future__ import annotations
@@ -23,19 +29,33 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from bridge.config import BridgeConfig
 from bridge.lean import sandbox
 from bridge.lean.project import REPO_ROOT, LeanProject, ReplLaunch
+from bridge.lean.sandbox_config import extra_sandbox_paths, sandbox_limits
 from bridge.verify.candidate import Candidate, signature
 from bridge.verify.soundness import DEFAULT_AXIOMS, NATIVE_AXIOMS, Rejection
 
 MODULE = "BridgeCandidate"
 REFERENCE = "BridgeReference"
 CHECKER = "bridge-check"
-STAGES = ("args", "read", "import", "replay", "reference", "target", "done")
+STAGES = ("args", "read", "import", "replay", "reference", "target", "axioms", "done")
+# F2: Lean.Replay (v4.9.0) panics with `find!`/`unreachable!` and goes on with a default value unless this
+# is set (then the runtime aborts: no JSON line, exit status 134, a failure here); the checker refuses to
+# start without it
+CHECKER_ENV = {"LEAN_ABORT_ON_PANIC": "1"}
+NEEDS_SANDBOX = ("--strict cannot run with --no-sandbox: candidate code run outside the sandbox can rewrite "
+                 "the checker (.lake/build/bin/bridge-check) and the result cache (results.sqlite); drop "
+                 "--no-sandbox (install bubblewrap) or drop --strict")
+
+
+def strict_refusal(strict: bool, sandbox: bool) -> str | None:
+    """Why this combination of flags is refused (one line), or None. Pure."""
+    return NEEDS_SANDBOX if strict and not sandbox else None
 
 
 def checker_binary(project: Path) -> Path | None:
@@ -49,6 +69,43 @@ def checker_binary(project: Path) -> Path | None:
     return None
 
 
+class PinnedChecker:
+    """``bridge-check`` copied (as a plain file, never through a symlink) into a directory of ours when
+    the run starts, with the SHA-256 of the bytes copied: later runs of the checker use that copy, and
+    the hash goes into every cache key, so a checker changed on disk during or before a run neither runs
+    in its place unseen nor shares cache entries with it."""
+
+    def __init__(self, source: Path):
+        self.source = source
+        self._dir = tempfile.TemporaryDirectory(prefix="bridge-checker-")
+        d = Path(self._dir.name)
+        d.chmod(0o755)  # as root the sandbox runs the checker as a fresh uid: it must be able to read it
+        self.path = d / CHECKER
+        digest = copy_regular(source, self.path, hashed=True)
+        if digest is None:
+            raise OSError(f"{source} is not a regular file")
+        self.path.chmod(0o555)
+        self.sha256 = digest
+
+    def intact(self) -> bool:
+        """The copy still has the bytes it was pinned with (nothing of ours writes it; checked anyway)."""
+        return file_sha256(self.path) == self.sha256
+
+    def close(self) -> None:
+        self._dir.cleanup()
+
+
+def file_sha256(path: Path) -> str | None:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
 def compile_argv(lean: str, src: Path, olean: Path) -> list[str]:
     """``lean`` compiling ``src`` to ``olean`` with the module name of the file (``-R`` its directory)."""
     return [lean, "-R", str(src.parent), "-o", str(olean), str(src)]
@@ -57,6 +114,8 @@ def compile_argv(lean: str, src: Path, olean: Path) -> list[str]:
 def strict_rejection(rc: int | None, stdout: str, candidate: Candidate, allowed: frozenset[str],
                      native_allowed: bool) -> Rejection | None:
     """The checker's exit status and its one JSON line -> a rejection, or None when proved. Pure."""
+    if not candidate.gated():  # F1: nothing was checked, so nothing is proved
+        return Rejection("statement", "strict check: the candidate names no theorem to check")
     lines = [ln for ln in stdout.splitlines() if ln.strip()]
     if len(lines) != 1:
         return Rejection("strict", f"the kernel checker printed {len(lines)} lines, not one JSON line "
@@ -77,11 +136,15 @@ def strict_rejection(rc: int | None, stdout: str, candidate: Candidate, allowed:
                 return Rejection("strict_native", "the kernel replay failed, and a replay cannot run the compiled "
                                  f"code `native_decide` relies on: {error}")
             return Rejection("kernel", f"the kernel replay rejected the module: {error}")
+        if stage == "axioms":
+            if "sorryAx" in error:
+                return Rejection("sorry", f"strict check: {error}")
+            return Rejection("axioms", f"strict check: {error}")
         if stage in ("reference", "target"):
             return Rejection("statement", f"strict check: {error or 'the target does not match the reference'}")
         return Rejection("strict", f"the kernel checker stopped at stage {stage}: {error}")
     targets = result.get("targets")
-    if not isinstance(targets, list):
+    if not isinstance(targets, list) or not targets:
         return Rejection("strict", "the kernel checker's answer has no targets")
     by_name = {t.get("name"): t for t in targets if isinstance(t, dict)}
     for name in candidate.gated():
@@ -101,30 +164,66 @@ def strict_rejection(rc: int | None, stdout: str, candidate: Candidate, allowed:
     return None
 
 
-def copy_regular(src: Path, dst: Path, limit: int = 1 << 30) -> bool:
-    """Copy ``src`` to ``dst`` only if it is a regular file (opened without following a symlink)."""
+@overload
+def copy_regular(src: Path, dst: Path, limit: int = ..., *, hashed: Literal[False] = ...) -> bool: ...
+@overload
+def copy_regular(src: Path, dst: Path, limit: int = ..., *, hashed: Literal[True]) -> str | None: ...
+def copy_regular(src: Path, dst: Path, limit: int = 1 << 30, *, hashed: bool = False) -> bool | str | None:
+    """Copy ``src`` to ``dst`` only if it is a regular file (opened without following a symlink).
+    ``hashed``: return the SHA-256 of the bytes copied (None when nothing was copied) instead of a bool."""
+    h = hashlib.sha256()
     try:
         fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
-        return False
+        return None if hashed else False
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
-            return False
+            return None if hashed else False
         with open(dst, "wb") as out:
             while chunk := os.read(fd, 1 << 20):
                 out.write(chunk)
-        return True
+                h.update(chunk)
+        return h.hexdigest() if hashed else True
     finally:
         os.close(fd)
 
 
 class StrictChecker:
-    def __init__(self, cfg: BridgeConfig, launch: ReplLaunch):
+    """The strict check of one candidate at a time. Without the sandbox it is unavailable
+    (``NEEDS_SANDBOX``), and :class:`~bridge.verify.api.Verifier` refuses ``--strict --no-sandbox``
+    outright. ``allow_unsandboxed``: only for the tests that log the stand-in tools' command lines (a
+    sandboxed tool cannot write that log); nothing in bridge passes it."""
+
+    def __init__(self, cfg: BridgeConfig, launch: ReplLaunch, *, allow_unsandboxed: bool = False):
         self.cfg = cfg
+        self.allow_unsandboxed = allow_unsandboxed
         self.project = launch.cwd
         self._env: dict[str, str] | None = None
         self._refs = Path(cfg.cache_dir) / "strict" / "references"
+        self.pinned: PinnedChecker | None = None
+        self._pin_lock = threading.Lock()
+
+    def pin(self) -> PinnedChecker | None:
+        """The checker copy this run uses, taken on first use (see :class:`PinnedChecker`)."""
+        with self._pin_lock:
+            if self.pinned is None:
+                src = checker_binary(self.project)
+                if src is not None:
+                    try:
+                        self.pinned = PinnedChecker(src)
+                    except OSError:
+                        return None
+            return self.pinned
+
+    @property
+    def checker_hash(self) -> str:
+        p = self.pin()
+        return p.sha256 if p is not None else ""
+
+    def close(self) -> None:
+        if self.pinned is not None:
+            self.pinned.close()
 
     def lake_env(self) -> dict[str, str]:
         """The project's Lean environment (read once from ``lake env``), or ours if Lake cannot tell."""
@@ -136,18 +235,23 @@ class StrictChecker:
         return shutil.which("lean", path=self.lake_env().get("PATH"))
 
     def available(self) -> tuple[bool, str]:
+        if not self.cfg.sandbox and not self.allow_unsandboxed:
+            return False, NEEDS_SANDBOX
         if shutil.which("lake") is None:
             return False, "no `lake` on PATH"
         if self.lean() is None:
             return False, "no `lean` in the project's environment"
         b = checker_binary(self.project)
-        return (True, str(b)) if b else (False, f"`{CHECKER}` is not built (run `bridge setup`)")
+        if b is None:
+            return False, f"`{CHECKER}` is not built (run `bridge setup`)"
+        p = self.pin()
+        if p is None:
+            return False, f"`{b}` could not be copied as a regular file"
+        return True, f"{b} (sha256 {p.sha256[:16]})"
 
     def _run(self, argv: list[str], writable: Path, readonly: list[Path], env: dict[str, str]
              ) -> subprocess.CompletedProcess[str]:
         if self.cfg.sandbox:
-            from bridge.verify.api import extra_sandbox_paths, sandbox_limits
-
             argv = sandbox.wrap(argv, writable, readonly=[*sandbox.lean_readonly_paths(self.project, argv, env=env),
                                                           *readonly, *extra_sandbox_paths(self.cfg)],
                                 cwd=writable, env=env, limits=sandbox_limits(self.cfg))
@@ -171,20 +275,36 @@ class StrictChecker:
                 r = self._run(compile_argv(lean, src, tmp / f"{REFERENCE}.olean"), tmp, [], self.lake_env())
             except subprocess.TimeoutExpired:
                 return Rejection("strict", "compiling the reference statement timed out")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            if r.returncode != 0 or not copy_regular(tmp / f"{REFERENCE}.olean", out.with_suffix(".tmp")):
+            if r.returncode != 0:
                 return Rejection("statement", "the reference statement does not compile: "
                                  + (r.stdout + r.stderr).strip()[:400])
-            os.replace(out.with_suffix(".tmp"), out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            # F3: a temporary name of its own (several checks may compile the same reference at once),
+            # then an atomic rename: a reader sees no file or a whole one
+            fd, part = tempfile.mkstemp(dir=out.parent, prefix=f".{REFERENCE}-", suffix=".part")
+            os.close(fd)
+            try:
+                if not copy_regular(tmp / f"{REFERENCE}.olean", Path(part)):
+                    return Rejection("statement", "the reference statement's .olean is missing or not a plain file")
+                os.chmod(part, 0o644)  # mkstemp makes it 0600: the sandboxed checker (a fresh uid as root) reads it
+                os.replace(part, out)
+            finally:
+                if os.path.exists(part):
+                    os.unlink(part)
         return out
 
     def check(self, c: Candidate) -> Rejection | None:
         ok, why = self.available()
         if not ok:
             return Rejection("strict", f"--strict was asked for but the kernel checker is unavailable: {why}")
-        checker = checker_binary(self.project)
+        if not c.gated():  # F1: no theorem to check is no proof
+            return Rejection("statement", "strict check: the candidate names no theorem to check")
+        pinned = self.pin()
         lean = self.lean()
-        assert checker is not None and lean is not None
+        assert pinned is not None and lean is not None
+        if not pinned.intact():
+            return Rejection("strict", f"the pinned copy of {CHECKER} changed since the run started")
+        checker = pinned.path
         ref: Path | None = None
         if c.statement:
             got = self.reference(c)
@@ -192,6 +312,7 @@ class StrictChecker:
                 return got
             ref = got
         env = self.lake_env()
+        allowed = DEFAULT_AXIOMS | (NATIVE_AXIOMS if self.cfg.allow_native_decide else frozenset())
         with tempfile.TemporaryDirectory(prefix="bridge-strict-") as d1, \
                 tempfile.TemporaryDirectory(prefix="bridge-check-") as d2:
             build, check = Path(d1), Path(d2)
@@ -211,10 +332,11 @@ class StrictChecker:
                 argv += ["--reference", str(ref)]
             for name in c.gated():
                 argv += ["--target", name]
+            for ax in sorted(allowed):
+                argv += ["--allow-axiom", ax]
             readonly = [check, *([ref.parent] if ref is not None else []), checker]
             try:
-                r = self._run(argv, check, readonly, env)
+                r = self._run(argv, check, readonly, {**env, **CHECKER_ENV})
             except subprocess.TimeoutExpired:
                 return Rejection("strict", "the kernel check timed out")
-        allowed = DEFAULT_AXIOMS | (NATIVE_AXIOMS if self.cfg.allow_native_decide else frozenset())
         return strict_rejection(r.returncode, r.stdout, c, allowed, self.cfg.allow_native_decide)

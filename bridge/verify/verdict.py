@@ -36,6 +36,9 @@ class Verdict:
     cached: bool = False
     evidence: str | None = None
     gate: str = "full"  # "fast" when the REPL gave the soundness follow-up no answer (not real Lean)
+    # "stand-in": decided by bridge's stand-in REPL (bridge/demo/standin_repl.py, `bridge demo`), not by
+    # Lean: never cached, never counted as solved except inside a demo run (see ``counted``)
+    checker: str = "lean"
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -60,14 +63,27 @@ class Verdict:
             d["evidence"] = self.evidence
         if self.verdict == "proved":
             d["gate"] = self.gate
+        if self.checker != "lean":
+            d["checker"] = self.checker
         return d
+
+    def counted(self, count_fast_gate: bool = False, count_stand_in: bool = False) -> bool:
+        """Does this verdict count as solved? Fail closed: only Lean's full-gate `proved`; a fast-gate one
+        only with ``count_fast_gate``; a stand-in's (not Lean) only with ``count_stand_in``, which only a
+        demo run directory sets (``bridge demo``)."""
+        if self.verdict != "proved":
+            return False
+        if self.checker != "lean" and not count_stand_in:
+            return False
+        return self.gate == "full" or (self.gate == "fast" and count_fast_gate)
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Verdict:
         return cls(id=d["id"], verdict=d["verdict"], reason=d.get("reason"), messages=d.get("messages") or [],
                    timings=d.get("timings") or {}, lean_version=d.get("lean_version", "unknown"),
                    rule=d.get("rule"), attempts=d.get("attempts", 0), cached=d.get("cached", False),
-                   evidence=d.get("evidence"), gate=d.get("gate", "full"))
+                   evidence=d.get("evidence"), gate=d.get("gate", "full"),
+                   checker=d.get("checker", "lean"))
 
 
 def _first_line(m: Message) -> str:

@@ -252,7 +252,7 @@ class Funnel:
 
 
 def read_informal_file(path: Path) -> list[Problem]:
-    """JSONL of ``{"id", "informal", "answer"?, "split"?, "source"?, "tags"?}``; every bad row is an error
+    """JSONL of ``{"id", "informal" (or "problem"), "answer"?, "split"?, "source"?, "tags"?}``; every bad row is an error
     (``FILE:LINE: reason``) and nothing is half-loaded."""
     out: list[Problem] = []
     errors: list[str] = []
@@ -265,12 +265,12 @@ def read_informal_file(path: Path) -> list[Problem]:
             errors.append(f"{path}:{n}: a row must be a JSON object")
             continue
         pid = row.get("id", row.get("name"))
-        informal = row.get("informal")
+        informal = row.get("informal", row.get("problem"))  # `problem`: the informal datasets' name for it
         if not isinstance(pid, (str, int)) or not str(pid).strip():
             errors.append(f"{path}:{n}: no `id`")
             continue
         if not isinstance(informal, str) or not informal.strip():
-            errors.append(f"{path}:{n}: no `informal` statement")
+            errors.append(f"{path}:{n}: no `informal` statement (looked for the fields `informal` and `problem`)")
             continue
         if str(pid) in seen:
             errors.append(f"{path}:{n}: duplicate id {pid!r} (first on line {seen[str(pid)]})")
@@ -316,7 +316,11 @@ def _has_informal_field(path: Path) -> bool:
             for line in fh:
                 if line.strip():
                     row = json.loads(line)
-                    return isinstance(row, dict) and "informal" in row
+                    # an informal row ("informal", or "problem" as the informal datasets name it), or one
+                    # that is not a formal dataset's row either: read as informal, so its error names the
+                    # fields looked for
+                    return isinstance(row, dict) and ("informal" in row or "problem" in row or not (
+                        {"formal_statement", "informal_prefix"} & row.keys()))
     except (OSError, ValueError):
         return False
     return False

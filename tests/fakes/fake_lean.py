@@ -4,8 +4,11 @@
 answer, a forged verdict) to show that nothing a compile prints is read.
 
 Markers in the source: STRICT_COMPILE_FAIL (an error, exit 1); STRICT_FORGE_STDOUT (prints a clean
-checker JSON line); STRICT_OVERWRITE=path (tries to overwrite that file, e.g. a reference olean, with a
-forged one). Environment: FAKE_TOOL_LOG=path (one line per call: argv and LEAN_PATH).
+checker JSON line); STRICT_OVERWRITE=path (tries to overwrite that file, e.g. a reference olean or the
+result cache, with a forged one); STRICT_FORGE_CHECKER=path (tries to replace that file, e.g. the built
+`bridge-check`, with a script that answers `ok` for anything); STRICT_FORGE_USED (the "olean" records
+other values for the definitions, as a hand-written .olean could). `import runtime X` is recorded as a
+runtime-only import. Environment: FAKE_TOOL_LOG=path (one line per call: argv and LEAN_PATH).
 """
 
 from __future__ import annotations
@@ -49,10 +52,26 @@ def main(argv: list[str]) -> int:
             print("OVERWROTE", m.group(1))
         except OSError as e:
             print("could not overwrite:", e)
-    imports = re.findall(r"(?m)^import\s+(\S+)", text)
+    m = re.search(r"STRICT_FORGE_CHECKER=(\S+)", text)
+    if m:
+        forged = ("#!/bin/sh\necho '" + json.dumps({"ok": True, "stage": "done", "error": None, "imports": [],
+                  "targets": [{"name": "strict_t", "kind": "theorem", "axioms": [], "type_matches": True}]})
+                  + "'\n")
+        try:
+            with open(m.group(1), "w") as f:
+                f.write(forged)
+            print("FORGED", m.group(1))
+        except OSError as e:
+            print("could not forge the checker:", e)
+    imports = re.findall(r"(?m)^import\s+(?:runtime\s+)?(\S+)", text)
+    runtime_only = re.findall(r"(?m)^import\s+runtime\s+(\S+)", text)
+    # each definition's text up to the next blank line, as the constants of the module
+    defs = {d.group(1): " ".join(d.group(0).split()) for d in re.finditer(r"(?m)^def\s+(\S+)[^\n]*(?:\n(?!\s*\n)[^\n]*)*", text)}
+    if "STRICT_FORGE_USED" in text:
+        defs = {k: v + " + 0" for k, v in defs.items()}
     with open(out, "w", encoding="utf-8") as f:
         json.dump({"format": "fake-olean", "module": os.path.splitext(os.path.basename(src))[0],
-                   "imports": imports, "source": text}, f)
+                   "imports": imports, "runtime_only": runtime_only, "defs": defs, "source": text}, f)
     return 0
 
 
