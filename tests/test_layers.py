@@ -42,12 +42,6 @@ FORBIDDEN: list[tuple[str, str, str]] = [
 ]
 PACKAGES = ("bridge", "provers")
 EXACT = {"bridge"}  # the package root is the facade; its subpackages have layers of their own
-# circles another change removes (named, so the coordinator deletes the entry once it has landed); any other
-# circle, or one of these grown bigger, fails
-KNOWN_CIRCLES: dict[frozenset[str], str] = {
-    frozenset({"bridge.verify.api", "bridge.verify.strict"}):
-        "issue 25 (strict helper): strict.py's sandbox helpers move out of api.py to the sandbox",
-}
 
 
 def modules(root: Path) -> dict[str, Path]:
@@ -193,7 +187,7 @@ def test_no_import_points_up_the_layers() -> None:
 
 
 def test_the_import_graph_has_no_circle() -> None:
-    found = [c for c in cycles(ROOT) if frozenset(c) not in KNOWN_CIRCLES]
+    found = cycles(ROOT)
     assert not found, "import circles:\n  " + "\n  ".join(" -> ".join(c) for c in found)
 
 
