@@ -15,6 +15,8 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from bridge.data.problem import Problem
 from bridge.runs.store import RunStore, SampleRow, sample_id
@@ -277,3 +279,43 @@ class Pipeline:
             base_prompt: Prompt = render(self.family, p)
             prompt = render_correction(self.family, p, base_prompt, s.completion, errors[:4000], r)
             yield GenTask(p, r, [s.idx], prompt, parent=s.id)
+
+
+# -- a prove run inside another command's run directory (formalize --prove, pipeline) -------------------
+
+PROVE_FIXED = ("model", "template", "sampling")
+
+
+def prove_into(run_dir: Path, problems: list[Problem], backend: Backend, family: Family, verifier: Verifier,
+               settings: ProveSettings, meta: dict[str, Any],
+               started: Callable[[Pipeline], None] | None = None) -> bool:
+    """``bridge prove`` over ``problems`` into ``run_dir`` (a prove run directory: ``run.sqlite``, and its
+    ``report.json``/``report.md`` once every sample is decided), resumable as ``bridge prove`` is; the
+    same settings as the run was made with, or an InputError. ``started`` gets the Pipeline before it
+    runs (a caller's signal handler stops it). True when it was stopped."""
+    from bridge.eval.report import build_report, write_report
+    from bridge.runs import provenance
+
+    with RunStore(run_dir) as store:
+        store.check_meta(meta, fixed=PROVE_FIXED)
+        provenance.record(run_dir, verifier)
+        store.set_meta({**meta, "samples": settings.samples, "lean_version": verifier.launch.lean_version,
+                        "count_fast_gate": settings.count_fast_gate, "first_block": STOP_ON_FIRST_CHUNK})
+        store.add_problems(problems)
+        pipe = Pipeline(backend, family, verifier, store, settings)
+        if started is not None:
+            started(pipe)
+        pipe.run(problems)
+        if pipe.stopped or not problems:
+            return pipe.stopped
+        write_report(Path(run_dir), build_report(store))
+    return False
+
+
+def verdicts_by_problem(store: RunStore, round_: int = 0) -> dict[str, dict[str, Verdict]]:
+    """problem id -> {sample id -> verdict} of one round (samples without a verdict left out)."""
+    out: dict[str, dict[str, Verdict]] = {}
+    for s, v in store.samples(round_=round_):
+        if v is not None:
+            out.setdefault(s.problem_id, {})[s.id] = v
+    return out

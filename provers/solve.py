@@ -25,6 +25,7 @@ from bridge.runs.store import sample_id
 from provers.backends.base import Backend, SamplingParams
 from provers.pipeline import _seed
 
+FIXED = ("dataset", "split", "model", "template", "mode", "sampling", "tir_rounds")  # a resumed run's settings
 STOP_GRACE = 3.0  # seconds a stopped run waits for the grading in flight
 
 
@@ -173,3 +174,21 @@ class Solver:
             self._grading.shutdown(wait=True, cancel_futures=self.stopped)
         if self._errors:
             raise self._errors[0]
+
+
+def solve_into(store: SolveStore, problems: list[InformalProblem], backend: Backend, family: SolverFamily,
+               settings: SolveSettings, grade_workers: int = 2, runner: CodeRunner | None = None,
+               on_solution: Callable[[Solution], None] | None = None,
+               on_graded: Callable[[str, dict], None] | None = None,
+               started: Callable[[Solver], None] | None = None) -> bool:
+    """``bridge solve`` over ``problems`` into an open store whose meta is set: sample, store, grade in the
+    grading workers. ``started`` gets the Solver before it runs (a caller's signal handler stops it).
+    True when it was stopped (everything stored is kept; the same call again goes on)."""
+    store.add_informal_problems(problems)
+    with Grader(workers=grade_workers) as grader:
+        solver = Solver(backend, family, store, settings, grader, runner, on_solution=on_solution,
+                        on_graded=on_graded)
+        if started is not None:
+            started(solver)
+        solver.run(problems)
+    return solver.stopped

@@ -251,3 +251,22 @@ def test_ctrl_c_prints_and_caches_what_was_decided_and_exits_130(tmp_path: Path)
     again = [json.loads(x) for x in r.stdout.splitlines()]
     assert r.returncode == 0 and len(again) == 40
     assert {v["id"] for v in again if v["cached"]} >= done  # nothing decided was checked twice
+
+
+@pytest.mark.parametrize("how", ["file", "stdin", "code row"])
+def test_a_header_line_the_model_wrote_is_screened_end_to_end(tmp_path: Path, how: str) -> None:
+    """Issue 25: `set_option debug.skipKernelTC true` at the top of model text is refused in every free form."""
+    lean = "import Mathlib\nset_option debug.skipKernelTC true\n\ntheorem p : True := by\n  trivial\n"
+    args = ["--json", "--repl-cmd", fake_repl_cmd(), "--no-cache", "--no-sandbox"]
+    if how == "file":
+        f = tmp_path / "p.lean"
+        f.write_text(lean, encoding="utf-8")
+        r = bridge("verify", str(f), *args)
+    elif how == "code row":
+        r = bridge("verify", str(rows_file(tmp_path, [{"id": "p", "header": "import Mathlib", "code": lean}])), *args)
+    else:
+        r = subprocess.run([sys.executable, "-m", "bridge", "verify", "-", *args], input=lean, capture_output=True,
+                           text=True, cwd=ROOT, env=dict(os.environ), timeout=120)
+    got = json.loads(r.stdout.splitlines()[0])
+    assert got["verdict"] == "rejected" and got["rule"] == "header", (r.stdout, r.stderr)
+    assert "model's own header" in got["reason"]

@@ -32,8 +32,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("data/scale", ("bridge.data", "bridge.scale")),
     ("runs/eval", ("bridge.runs", "bridge.eval")),
     ("provers/train/rl/informal", ("provers", "bridge.train", "bridge.rl", "bridge.informal",
-                                   "bridge.demo")),  # demo: a scripted prover and the stand-in REPL
-    ("pipeline", ("bridge.pipeline",)),
+                                   "bridge.demo", "bridge.publish")),  # demo: a scripted prover and the stand-in
+    # REPL; publish: a trained model's export and upload
+    ("pipeline", ("bridge.pipeline", "bridge.lab")),  # lab: the local app over runs, provers and the verifier
     ("cli", ("bridge.cli", "bridge.__main__", "bridge")),
 ]
 # inside one layer: (importer prefix, imported prefix) that must not be

@@ -226,3 +226,10 @@ def test_every_link_of_a_trailing_chain_is_checked() -> None:
                         ("@[simp]\nset_option maxHeartbeats 4 in\n", False)]:
         hit = screen(from_parts("x", "import Mathlib", stmt, "  trivial", helpers=helpers))
         assert (hit is None) == ok, (helpers, hit)
+
+
+def test_header_lines_are_split_at_newlines_only() -> None:
+    """A U+2028 in a comment is no line break to Lean: the header split and the merge count lines alike."""
+    own, rest = split_header("import Mathlib -- a\u2028b\nopen Nat\n\ntheorem t : True := trivial\n")
+    assert own == "import Mathlib -- a\u2028b\nopen Nat\n\n" and rest == "theorem t : True := trivial\n"
+    assert merge_header("import Aesop\n", own) == "import Mathlib\nimport Aesop\nopen Nat\n"

@@ -46,6 +46,11 @@ FORMS = ("parts", "code_header", "code", "lean", "stdin", "chat")
 
 
 def candidate(case: dict, with_fake: bool = True):
+    """The case as a parts row (or, for one that has none, as its first form)."""
+    if "parts" not in case.get("forms", FORMS):
+        c = next(iter(forms(case).values()))
+        c.id = case["id"]
+        return c
     proof = case["proof"] + (f"\n  -- {case['fake']}" if with_fake and case.get("fake") else "")
     helpers = case.get("model_header", "") + case.get("helpers", "")
     return from_parts(case["id"], case["header"], case["formal_statement"], proof, helpers=helpers)

@@ -40,6 +40,11 @@ def tool(path: Path, body: str) -> None:
 
 @pytest.fixture
 def strict_cfg(tmp_path: Path, fake_cfg, monkeypatch: pytest.MonkeyPatch):
+    return strict_setup(tmp_path, fake_cfg, monkeypatch)
+
+
+def strict_setup(tmp_path: Path, fake_cfg, monkeypatch: pytest.MonkeyPatch):
+    """(config, tool log): a stand-in project with fake `lake`, `lean` and `bridge-check` on PATH."""
     # as root the sandbox runs its command as a fresh unprivileged uid: bound trees must be world-readable
     tmp_path.chmod(0o755)
     project = tmp_path / "project"
@@ -47,7 +52,7 @@ def strict_cfg(tmp_path: Path, fake_cfg, monkeypatch: pytest.MonkeyPatch):
     (project / "lakefile.lean").write_text("-- a stand-in project\n")
     (project / "lean-toolchain").write_text("leanprover/lean4:v4.9.0\n")
     log = tmp_path / "calls.log"
-    bindir = tmp_path / "bin"
+    bindir = tmp_path / "tools" / "bin"  # the sandbox binds an executable's prefix (tools/), as a toolchain's
     py = sys.executable
     tool(bindir / "lake", '[ "$1 $2" = "env printenv" ] && printf "LEAN_PATH=/lib/lean\\0PATH=%s\\0FAKE_TOOL_LOG=%s\\0" '
          f'"$PATH" "{log}"\nexit 0\n')
@@ -311,6 +316,17 @@ def test_s3_a_runtime_only_import_is_refused(strict_cfg) -> None:
     sc.close()
 
 
+def test_s4_quot_comes_from_an_import(strict_cfg) -> None:
+    cfg, _ = strict_cfg
+    sc = direct(cfg)
+    code = "theorem Quot.strict_extra : True := trivial\n\ntheorem strict_t (x : Nat) : x = x := by\n  rfl\n"
+    got = sc.check(from_code("q", None, code))
+    assert got is not None and got.rule == "strict" and "Quot" in got.reason
+    got = sc.check(from_parts("p", "prelude", STMT, "  rfl"))
+    assert got is not None and got.rule in ("strict", "statement") and "no imports" in got.reason
+    sc.close()
+
+
 def test_s5_a_target_resolves_exactly(strict_cfg) -> None:
     cfg, _ = strict_cfg
     code = "theorem «foo.bar» (x : Nat) : x = x := by\n  rfl\n"
@@ -408,16 +424,69 @@ def test_the_checker_line_is_read_strictly(rc: int, out: str, rule: str | None) 
 
 
 def test_the_corpus_under_strict_with_the_fake_checker(strict_cfg) -> None:
-    """0 false accepts and 0 false rejects on the adversarial corpus through the fast gate and then the
-    trusted checker (its fake, with the real command line and JSON line)."""
+    """0 false accepts and 0 false rejects on the adversarial corpus, in every input form it applies to,
+    through the fast gate and then the trusted checker (its stand-in, with the real command line and JSON
+    line)."""
     from tests.test_soundness_corpus import CHEATS, HONEST, forms
 
     needs_sandbox()
     cfg, _ = strict_cfg
-    # every input form each case applies to (parts, code rows, .lean file, stdin, chat)
-    cheats = [c for case in CHEATS for c in forms(case).values()]
-    honest = [c for case in HONEST for c in forms(case).values()]
+    cands = {f"{c['id']}@{form}": (c, x) for c in CHEATS + HONEST for form, x in forms(c).items()}
     with Verifier(cfg) as v:
-        got = {x.id: x for x in v.verify(cheats + honest)}
-    assert [c.id for c in cheats if got[c.id].verdict == "proved"] == []
-    assert [(c.id, got[c.id].reason) for c in honest if got[c.id].verdict != "proved"] == []
+        got = {x.id: x for x in v.verify(x for _, x in cands.values())}
+    assert set(got) == set(cands)
+    honest_ids = {c["id"] for c in HONEST}
+    assert [k for k, (c, _) in cands.items() if c["id"] not in honest_ids and got[k].verdict == "proved"] == []
+    wrong = [(k, got[k].reason) for k, (c, _) in cands.items() if c["id"] in honest_ids and got[k].verdict != "proved"]
+    assert wrong == [], "\n".join(map(str, wrong))
+
+
+def _binds(argv: list[str]) -> tuple[list[Path], list[Path]]:
+    """(writable, read-only) destinations of a bwrap command line."""
+    rw, ro = [], []
+    for i, a in enumerate(argv):
+        if a == "--":
+            break
+        if a in ("--bind", "--bind-try"):
+            rw.append(Path(argv[i + 2]))
+        elif a in ("--ro-bind", "--ro-bind-try"):
+            ro.append(Path(argv[i + 2]))
+    return rw, ro
+
+
+def test_no_lean_process_can_write_the_checker_or_the_cache(strict_cfg, tmp_path: Path) -> None:
+    """The REPL workers' and the strict compile's sandboxes: one writable place each, their private
+    directory, which holds neither the checker (built or pinned) nor the cache directory; the project is
+    bound read-only and the cache directory not at all."""
+    needs_sandbox()
+    cfg, _ = strict_cfg
+    project = Path(cfg.lean_project).resolve()
+    cache = Path(cfg.cache_dir).resolve()
+    with Verifier(cfg) as v:
+        pinned = v.strict_checker.pinned.path.resolve()
+        repl_argv = v._repl().argv
+        seen: list[list[str]] = []
+        real_run = subprocess.run
+
+        def spy(argv, *a, **k):
+            seen.append(list(argv))
+            return real_run(argv, *a, **k)
+
+        import bridge.verify.strict as strict_mod
+
+        strict_mod.subprocess.run = spy  # type: ignore[assignment]
+        try:
+            assert v.strict_checker.check(from_parts("s", None, STMT, "  rfl")) is None
+        finally:
+            strict_mod.subprocess.run = real_run  # type: ignore[assignment]
+    assert len(seen) == 3  # the reference compile, the candidate compile, the checker
+    protected = [project / ".lake" / "build" / "bin" / "bridge-check", pinned, cache / "results.sqlite", cache]
+    for argv in [repl_argv, *seen]:
+        rw, ro = _binds(argv)
+        assert len(rw) == 1, rw
+        for p in protected:
+            assert not any(p == w or w in p.parents for w in rw), (p, rw)
+        exposed = [r for r in ro if (cache == r or r in cache.parents) and r != Path("/")]
+        assert exposed == [], exposed
+    rw, ro = _binds(repl_argv)
+    assert any(project == r or r in project.parents for r in ro)  # the project (and its checker): read-only

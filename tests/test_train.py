@@ -4,10 +4,7 @@ strict re-check of training proofs through fake lake/lean/bridge-check."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -247,24 +244,12 @@ def test_continuing_from_an_adapter_loads_its_weights(sft_run: dict, tmp_path: P
 
 @pytest.fixture
 def strict_cfg(tmp_path: Path, fake_cfg, monkeypatch: pytest.MonkeyPatch):
-    """fake `lake`, `lean` and `bridge-check` (tests/fakes), as tests/test_strict.py sets them up."""
+    """fake `lake`, `lean` and `bridge-check` (tests/fakes), set up as tests/test_strict.py does: --strict
+    runs only in the sandbox (a candidate outside it could rewrite the checker or the cache)."""
+    from tests.test_strict import needs_sandbox, strict_setup
 
-    def tool(path: Path, body: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("#!/bin/sh\n" + body)
-        path.chmod(0o755)
-
-    fakes = ROOT / "tests" / "fakes"
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "lakefile.lean").write_text("-- a stand-in project\n")
-    (project / "lean-toolchain").write_text("leanprover/lean4:v4.9.0\n")
-    bindir = tmp_path / "bin"
-    tool(bindir / "lake", '[ "$1 $2" = "env printenv" ] && printf "LEAN_PATH=/lib/lean\\0PATH=%s\\0" "$PATH"\nexit 0\n')
-    tool(bindir / "lean", f'exec {sys.executable} {fakes / "fake_lean.py"} "$@"\n')
-    tool(project / ".lake" / "build" / "bin" / "bridge-check", f'exec {sys.executable} {fakes / "fake_checker.py"} "$@"\n')
-    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
-    return dataclasses.replace(fake_cfg(sandbox=False), lean_project=project, use_cache=False)
+    needs_sandbox()
+    return strict_setup(tmp_path, fake_cfg, monkeypatch)[0]
 
 
 def test_training_proofs_are_rechecked_strictly_when_the_checker_is_there(strict_cfg, fake_cfg) -> None:

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 from bridge.config import BridgeConfig, load_config
+from bridge.errors import ConfigError
 
 
 def add_config_flags(p: argparse.ArgumentParser, lean: bool = True) -> None:
@@ -66,7 +67,14 @@ def config_from_args(args: argparse.Namespace) -> BridgeConfig:
         o["sandbox"] = False
     if getattr(args, "no_cache", False):
         o["use_cache"] = False
-    return load_config(getattr(args, "config", None), overrides=o)
+    cfg = load_config(getattr(args, "config", None), overrides=o)
+    if hasattr(args, "no_sandbox"):  # a subcommand that runs Lean: refuse --strict --no-sandbox at once
+        from bridge.verify.strict import strict_refusal
+
+        refused = strict_refusal(cfg.strict, cfg.sandbox)
+        if refused is not None:
+            raise ConfigError(refused)
+    return cfg
 
 
 @contextmanager

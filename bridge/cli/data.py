@@ -68,6 +68,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     '"against", "against_id", "against_split", "reason"}]}')
     add_config_flags(pd, lean=False)
     pd.set_defaults(func=run_decontam)
+
+    pt = dsub.add_parser("trace", help="problem rows from any Lean repository, traced by lean-dojo",
+                         description="Trace REPO at --rev with lean-dojo (the dojo extra: pip install -e \".[dojo]\"; it "
+                         "clones and builds the repository with its own toolchain, and caches) and write one problem "
+                         "row per theorem: name (the full name), header (the file's imports and opens, and an open "
+                         "of the theorem's namespace), formal_statement (ending in `:= by`), informal_prefix and "
+                         "informal_statement from its docstring where it has one, proof (the human tactic proof, "
+                         "for SFT; term proofs have none), source, file, lean_version. A pool for `bridge prove "
+                         "--split train`, `bridge iterate` and `bridge train sft`.")
+    pt.add_argument("repo", metavar="REPO", help="a git URL (or a local path) of a Lean 4 repository")
+    pt.add_argument("--rev", required=True, metavar="REV", help="commit, tag or branch")
+    pt.add_argument("-o", "--output", metavar="FILE", help="the rows' JSONL (default NAME_REV.jsonl)")
+    pt.add_argument("--split", default="train", help="the rows' split (default train)")
+    pt.add_argument("--limit", type=int, metavar="K", help="only the first K theorems")
+    pt.add_argument("--with-dependencies", action="store_true",
+                    help="also the theorems of the repository's dependencies (Mathlib, ...)")
+    add_config_flags(pt, lean=False)
+    pt.set_defaults(func=run_trace)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
 
@@ -136,6 +154,33 @@ def run_check(args: argparse.Namespace) -> int:
         return 1
     counts = collections.Counter(p.split for p in problems)
     print(f"{path}: {len(problems)} problems OK (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")")
+    return 0
+
+
+def run_trace(args: argparse.Namespace) -> int:
+    import re
+
+    from bridge.data.trace import trace_repo, trace_rows
+    from bridge.lean.project import find_project
+
+    if args.limit is not None and args.limit < 1:
+        raise InputError("--limit must be at least 1")
+    traced = trace_repo(args.repo, args.rev)
+    result = trace_rows(traced, split=args.split, with_dependencies=args.with_dependencies, limit=args.limit)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", args.repo.rstrip("/").split("/")[-1].removesuffix(".git"))
+    out = Path(args.output or f"{name}_{re.sub(r'[^A-Za-z0-9_.-]+', '-', args.rev)[:12]}.jsonl")
+    tmp = out.with_name(out.name + ".part")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in result.rows), encoding="utf-8")
+    tmp.replace(out)
+    with_proof = sum(1 for r in result.rows if "proof" in r)
+    print(f"{len(result.rows)} theorem(s), {with_proof} with a human tactic proof -> {out}")
+    for why, n in result.skipped.most_common():
+        eprint(f"  left out: {n} ({why})")
+    ours = find_project(config_from_args(args)).lean_version
+    theirs = getattr(traced.repo, "lean_version", None)
+    if theirs and ours and theirs != ours:
+        eprint(f"bridge: warning: {args.repo} is on Lean {theirs}, the verifier on {ours}: statements may not "
+               "elaborate here (check them with `bridge verify` or a short `bridge prove` run first)")
     return 0
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.cli.common import eprint
+from bridge.cli.publish import add_push_flags, preflight, push_dataset
 from bridge.cli.report import add_count_fast_gate_flag
 from bridge.data.problem import Problem
 from bridge.errors import RunDirError
@@ -33,6 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--all", action="store_true", help="every sample with its verdict")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     add_count_fast_gate_flag(p)
+    add_push_flags(p, "the exported rows as a dataset repository (data/proofs.jsonl and a card)")
     p.set_defaults(func=run)
 
 
@@ -77,6 +79,8 @@ def rows(store: RunStore, proved_only: bool, count_fast_gate: bool) -> Iterator[
 
 
 def run(args: argparse.Namespace) -> int:
+    preflight(args)
+    pushed: list[dict[str, Any]] = []
     with RunStore.open_existing(Path(args.run_dir)) as store:
         count_fast = bool(store.meta().get("count_fast_gate")) if args.count_fast_gate is None else args.count_fast_gate
         out = sys.stdout
@@ -91,9 +95,14 @@ def run(args: argparse.Namespace) -> int:
             for row in rows(store, args.proved, count_fast):
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
                 n += 1
+                if args.push_to_hub:
+                    pushed.append(row)
         finally:
             if out is not sys.stdout:
                 out.close()
+        meta = store.meta()
     eprint(f"exported {n} {'verified proof' if args.proved else 'sample'}(s)"
            + (f" to {args.output}" if args.output else ""))
+    if args.push_to_hub:
+        push_dataset(pushed, meta, Path(args.run_dir), args, proved_only=args.proved)
     return 0

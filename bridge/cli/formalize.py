@@ -71,9 +71,39 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="evaluation sets (NAME, NAME:SPLIT or a JSONL file, comma-separated; `none` for none) no "
                    f"survivor may match (default {DEFAULT_DECONTAM}); a set that cannot be loaded is an error")
     f.add_argument("--ngram", type=int, default=20, help="shared n-gram length that counts as a match (default 20)")
+    v = p.add_argument_group("proving the survivors (--prove N; the prover's flags are `bridge prove`'s)")
+    v.add_argument("--prove", type=int, default=0, metavar="N",
+                   help="N whole proofs per survivor from --prover-model, checked by the gate (a `bridge prove` run "
+                   "in RUN_DIR/prove); a `proved` stage in the report; proved (statement, proof) rows in "
+                   "RUN_DIR/proved.jsonl for `bridge train sft` and `bridge iterate --synthetic` (default 0: none)")
+    add_prover_flags(v)
     p.add_argument("-o", "--output", metavar="FILE", help="the survivors' JSONL (default RUN_DIR/formalized.jsonl)")
     add_config_flags(p)
     p.set_defaults(func=run)
+
+
+def add_prover_flags(g: argparse._ArgumentGroup) -> None:
+    """`bridge prove`'s model, endpoint, template and sampling flags, prefixed ``--prover-``."""
+    from bridge.cli.prove import DEFAULT_MODEL as PROVER
+
+    g.add_argument("--prover-model", default=PROVER, metavar="MODEL", help=f"prover model name or path (default {PROVER})")
+    g.add_argument("--prover-endpoint", metavar="URL", help="the prover's OpenAI-compatible server (default --endpoint)")
+    g.add_argument("--prover-vllm", action="store_true", help="the prover with vLLM in this process")
+    g.add_argument("--prover-template", choices=["deepseek-v1.5", "goedel-v2", "kimina"],
+                   help="the prover's prompt template family (default: chosen from its model name)")
+    g.add_argument("--prover-temperature", type=float, default=1.0)
+    g.add_argument("--prover-top-p", type=float, default=0.95)
+    g.add_argument("--prover-max-tokens", type=int, default=2048)
+
+
+def prove_stage(args: argparse.Namespace, n: int, count_fast_gate: bool, endpoint: str | None) -> object:
+    """The ``ProveStage`` of ``--prove N`` from the ``--prover-*`` flags."""
+    from provers.backends.base import SamplingParams
+    from provers.formalize.funnel import make_prove_stage
+
+    params = SamplingParams(args.prover_temperature, args.prover_top_p, args.prover_max_tokens, args.seed)
+    return make_prove_stage(args.prover_model, args.prover_endpoint or endpoint, args.prover_template, params, n,
+                            count_fast_gate, args.prover_vllm)
 
 
 def slug(s: str) -> str:
@@ -103,21 +133,22 @@ def decontam_sets(text: str, cfg: object) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bridge.runs import provenance
     from bridge.runs.store import RunStore, writable_dir
     from bridge.scale import make_verifier
     from provers.backends import make_backend
     from provers.backends.base import SamplingParams
     from provers.formalize.funnel import (
+        FIXED,
         JUDGE_SAMPLING,
+        PROVED_FILE,
         FormalizeSettings,
         Funnel,
-        candidate_row,
+        formalize_into,
         load_informal,
-        survivor_row,
-        write_jsonl,
+        write_outputs,
     )
     from provers.formalize.prompts import formalizer_for
-    from provers.formalize.report import build_report, write_report
     from provers.formalize.stages import parse_rule
 
     cfg = config_from_args(args)
@@ -125,6 +156,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--candidates and --votes must be at least 1")
     if args.limit is not None and args.limit < 1:
         raise InputError("--limit must be at least 1")
+    if args.prove < 0:
+        raise InputError("--prove must be 0 or more")
     try:
         rule = parse_rule(args.vote)
     except ValueError as e:
@@ -149,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
         raise RunDirError(f"{args.output}: -o names a directory; it takes the survivors' JSONL file",
                           f"give -o a file path, e.g. {Path(args.output) / 'formalized.jsonl'}")
     with make_verifier(cfg) as verifier, RunStore(run_dir) as store:
+        provenance.record(run_dir, verifier)
         have = int(store.meta().get("candidates_per_statement") or 0)
         settings = FormalizeSettings(candidates=max(args.candidates, have), params=params, header=header, budget=budget,
                                      judges=judges, votes=args.votes, vote_rule=rule, judge_params=judge_params,
@@ -159,9 +193,8 @@ def run(args: argparse.Namespace) -> int:
                 "budget": list(budget), "judges": list(judges) if settings.back_translation else [],
                 "votes": args.votes, "vote_rule": rule, "judge_sampling": judge_params.to_json(),
                 "decontam": list(against), "ngram": args.ngram, "stages": list(settings.stages()),
-                "lean_version": verifier.launch.lean_version}
-        store.check_meta(meta, fixed=("kind", "input", "model", "template", "sampling", "header", "budget", "judges",
-                                      "votes", "vote_rule", "judge_sampling", "decontam", "ngram", "stages"))
+                "lean_version": verifier.launch.lean_version, "prove": args.prove}
+        store.check_meta(meta, fixed=FIXED)
         backend = make_backend(args.model, endpoint=args.endpoint, use_vllm=args.vllm)
         judge_backends = {}
         if settings.back_translation:
@@ -174,28 +207,21 @@ def run(args: argparse.Namespace) -> int:
         eprint(f"run directory: {run_dir} ({len(problems)} informal statement(s) x {settings.candidates} candidate(s), "
                f"template {fam.name}, Lean {verifier.launch.lean_version})")
         funnel = Funnel(fam, backend, verifier, store, settings, against, judge_backends, log=eprint)
-        with stop_on_signals(funnel.stop, "every candidate and stage decision"):
-            forms = funnel.run(problems)
-        served = getattr(backend, "served_model", None)
-        if served:
-            store.set_meta({"served_model": served})
-        if funnel.stopped:
+        with stop_on_signals(funnel.stop, "every candidate, stage decision and proof"):
+            prover = prove_stage(args, args.prove, cfg.count_fast_gate, args.endpoint) if args.prove else None
+            outcome = formalize_into(funnel, problems, meta, prover)  # type: ignore[arg-type]
+        if outcome.stopped:
             eprint(f"bridge: stopped: every candidate and stage decision so far is kept in {run_dir}; run the "
                    "same command again to go on")
             return INTERRUPTED
-        meta = {**meta, **store.meta()}
-        stages = settings.stages()
-        by_id = {p.id: p for p in problems}
-        survivors = [survivor_row(f, by_id[f.problem_id], meta, stages) for f in forms if f.status(stages) == "survived"]
-        report = build_report(forms, problems, stages, meta)
-    out = Path(args.output) if args.output else run_dir / "formalized.jsonl"
-    write_jsonl(out, survivors)
-    write_jsonl(run_dir / "candidates.jsonl", [candidate_row(f, stages) for f in forms])
-    paths = write_report(run_dir, report)
+    report = outcome.report
+    written = write_outputs(run_dir, outcome, Path(args.output) if args.output else None, prove=args.prove > 0)
+    out = written[0]
     rate = report["compile_rate"]
     print(f"{report['statements']} informal statement(s), {report['candidates']} candidate(s): compile rate "
           f"{'-' if rate is None else f'{100 * rate:.1f}%'}, {report['survivors']} survivor(s) "
-          f"({report['survivors_per_statement'] or 0:.2f} per statement) -> {out}")
-    eprint("wrote " + ", ".join(str(p) for p in [out, run_dir / "candidates.jsonl", *paths]))
+          f"({report['survivors_per_statement'] or 0:.2f} per statement) -> {out}"
+          + (f"; {report['proved']} proved -> {run_dir / PROVED_FILE}" if args.prove else ""))
+    eprint("wrote " + ", ".join(str(p) for p in written))
     sys.stdout.flush()
     return 0

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from bridge.cli.common import add_config_flags, config_from_args, eprint
+from bridge.cli.publish import add_push_flags, iteration, preflight, push_run
 from bridge.cli.report import add_count_fast_gate_flag
 from bridge.cli.train import DEFAULT_MODEL, add_train_flags, train_config_from_args
 from bridge.errors import InputError
@@ -82,6 +83,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_train_flags(p)
     add_config_flags(p)
     add_count_fast_gate_flag(p)
+    add_push_flags(p, "the final adapter with the run's card, rounds table and training summary",
+                   every_round=True)
     p.set_defaults(func=run)
 
 
@@ -121,15 +124,16 @@ def config_from(args: argparse.Namespace):  # -> IterateConfig
 
 
 def run(args: argparse.Namespace) -> int:
-    from bridge.train.iterate import Iteration
-
     cfg = config_from(args)
     writable_dir(cfg.run_dir)
+    preflight(args)
     # samples are checked by the fast gate; --strict (or its availability) decides the re-check of the
     # proofs that enter training, which IterateConfig.strict carries
     bcfg = config_from_args(argparse.Namespace(**{**vars(args), "strict": None}))
-    code = Iteration(cfg, bcfg, eprint).run()
+    code = iteration(cfg, bcfg, eprint, args).run()
     table = cfg.run_dir / "rounds.md"
     if table.is_file():
         print(table.read_text(encoding="utf-8").rstrip())
+    if code == 0 and args.push_to_hub:
+        push_run(cfg.run_dir, args)
     return code

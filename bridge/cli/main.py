@@ -14,9 +14,12 @@ from bridge.cli import (
     export,
     formalize,
     iterate,
+    lab,
     merge,
+    pipeline,
     prm,
     prove,
+    replay,
     report,
     rl,
     setup,
@@ -29,7 +32,7 @@ from bridge.errors import BridgeError
 from bridge.version import __version__
 
 COMMANDS = [demo, verify, prove, report, export, data, setup, doctor, train, iterate, merge, card, rl, formalize,
-            synth, solve, prm]
+            synth, solve, prm, lab, replay, pipeline]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from bridge.cli.common import eprint
+from bridge.cli.publish import add_push_flags, preflight, push_merged
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,14 +22,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
                    help="weights' dtype (default auto: the base model's own)")
     p.add_argument("--overwrite", action="store_true", help="replace a model already in DIR")
+    p.add_argument("--gguf", metavar="OUT.gguf", help="also write the merged model as one GGUF file (weights and "
+                   "tokenizer) that llama.cpp loads; llama and qwen2 architectures")
+    p.add_argument("--gguf-type", choices=("f16", "q8_0"), default="f16",
+                   help="GGUF weights' type: f16 (default) or q8_0 (8-bit blocks, about half the size)")
+    add_push_flags(p, "the merged model (with the GGUF file when written), a card and the training summary")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from bridge.train.merge import MergeConfig, merge
 
+    preflight(args)
+    gguf = Path(args.gguf) if args.gguf else None
+    if gguf is not None:
+        from bridge.publish.gguf_export import check_gguf_out
+
+        check_gguf_out(gguf, args.overwrite)
     info = merge(MergeConfig(adapter=Path(args.adapter), out=Path(args.out), base=args.base, dtype=args.dtype,
                              overwrite=args.overwrite))
-    print(json.dumps(info))
     eprint(f"wrote {args.out}")
+    if gguf is not None:
+        from bridge.publish.gguf_export import write_gguf
+
+        info["gguf"] = write_gguf(Path(args.out), gguf, args.gguf_type, log=eprint)
+        eprint(f"wrote {gguf}")
+    if args.push_to_hub:
+        info["hub"] = push_merged(Path(args.out), info, Path(args.adapter), args, gguf)
+    print(json.dumps(info))
     return 0

@@ -17,6 +17,7 @@ from bridge.data.loader import load_dataset
 from bridge.data.problem import Problem
 from bridge.errors import InputError
 from bridge.eval.report import build_report, write_report
+from bridge.runs import provenance
 from bridge.runs.store import RunStore, writable_dir
 from bridge.verify.verdict import Verdict
 
@@ -107,6 +108,7 @@ def run(args: argparse.Namespace, *, cfg: BridgeConfig | None = None, backend: B
     run_dir = Path(args.run_dir or f"runs/{_slug(args.dataset)}_{args.split}_{_slug(args.model)}")
     writable_dir(run_dir)  # before Lean starts: a bad --run-dir is one line, at once
     with make_verifier(cfg) as verifier, RunStore(run_dir) as store:
+        provenance.record(run_dir, verifier)
         # a run only grows: --samples above the stored budget adds the missing samples; below it, nothing
         budget = max(args.samples, int(store.meta().get("samples") or 0))
         meta = {"dataset": args.dataset, "split": args.split, "model": args.model, "template": family.name,

@@ -15,9 +15,9 @@ from bridge.cli.signals import INTERRUPTED, stop_on_signals
 from bridge.errors import InputError
 from bridge.informal.families import FAMILIES, MODES
 from bridge.informal.grading import GRADERS
+from provers.solve import FIXED  # what a resumed run must have been made with
 
 DEFAULT_MODEL = "AI-MO/NuminaMath-7B-TIR"
-FIXED = ("dataset", "split", "model", "template", "mode", "sampling", "tir_rounds")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -120,14 +120,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _solve(args: argparse.Namespace, problems: list) -> int:
     from bridge.informal.families import family_for
-    from bridge.informal.grading import Grader
     from bridge.informal.report import finish
     from bridge.informal.store import KIND, SolveStore
     from bridge.informal.tir import CodeLimits, CodeRunner
     from bridge.runs.store import writable_dir
     from provers.backends import make_backend
     from provers.backends.base import SamplingParams
-    from provers.solve import Solver, SolveSettings
+    from provers.solve import Solver, SolveSettings, solve_into
 
     family = family_for(args.model, args.template)
     params = SamplingParams(args.temperature, args.top_p, args.max_tokens, args.seed)
@@ -152,7 +151,6 @@ def _solve(args: argparse.Namespace, problems: list) -> int:
                                            output_chars=args.tir_output_chars),
                                 workers=args.tir_workers, sandbox=not args.no_sandbox)
         store.set_meta(meta)
-        store.add_informal_problems(problems)
         eprint(f"run directory: {run_dir} ({len(problems)} problems x {args.samples} samples, {args.mode}, "
                f"template {family.name}, grader {args.grader})")
         total = len(problems) * args.samples
@@ -161,18 +159,23 @@ def _solve(args: argparse.Namespace, problems: list) -> int:
         gen_bar = tqdm(desc="generated", unit="solution", initial=have, position=0, **bars)
         graded_bar = tqdm(desc="graded", unit="problem", initial=0, position=1, file=sys.stderr,
                           dynamic_ncols=True, total=len(problems))
-        with Grader(workers=args.grade_workers) as grader:
-            solver = Solver(backend, family, store,
-                            SolveSettings(samples=args.samples, mode=args.mode, tir_rounds=args.tir_rounds, params=params),
-                            grader, runner, on_solution=lambda s: gen_bar.update(1),
-                            on_graded=lambda pid, g: graded_bar.update(1))
-            with stop_on_signals(solver.stop, "every solution"):
-                try:
-                    solver.run(problems)
-                finally:
-                    gen_bar.close()
-                    graded_bar.close()
-        if solver.stopped:
+        solvers: list[Solver] = []
+
+        def stop() -> None:
+            for s in solvers:
+                s.stop()
+
+        with stop_on_signals(stop, "every solution"):
+            try:
+                stopped = solve_into(store, problems, backend, family,
+                                     SolveSettings(samples=args.samples, mode=args.mode, tir_rounds=args.tir_rounds,
+                                                   params=params),
+                                     args.grade_workers, runner, on_solution=lambda s: gen_bar.update(1),
+                                     on_graded=lambda pid, g: graded_bar.update(1), started=solvers.append)
+            finally:
+                gen_bar.close()
+                graded_bar.close()
+        if stopped:
             eprint(f"bridge: stopped: {store.solution_count()} solution(s) are kept in {run_dir}; run the same "
                    "command again to go on (nothing stored is generated again)")
             return INTERRUPTED

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from pathlib import Path
 
 from bridge.cli.common import add_config_flags, config_from_args, eprint
@@ -68,18 +67,17 @@ def run(args: argparse.Namespace, strict_checker: object | None = None) -> int:
     from bridge.verify.api import Verifier
     from provers.backends import make_backend
     from provers.backends.base import SamplingParams
-    from provers.formalize.funnel import write_jsonl
     from provers.synth import (
+        FIXED,
         METHODS,
         STP_LEMMA,
         ConjectureSettings,
         Synth,
-        build_report,
-        item_row,
         load_seeds,
-        markdown,
         parse_window,
         strict_status,
+        synth_into,
+        write_outputs,
     )
     from provers.templates import family_for
 
@@ -105,12 +103,18 @@ def run(args: argparse.Namespace, strict_checker: object | None = None) -> int:
     base_cfg = dataclasses.replace(cfg, strict=False)
     strict = strict_status(mode, base_cfg, strict_checker)
 
-    def make_verifier(use_strict: bool) -> Verifier:
-        if not use_strict:
-            return scaled_verifier(base_cfg)
-        return scaled_verifier(dataclasses.replace(base_cfg, strict=True), strict_checker=strict_checker)
-
     run_dir = Path(args.run_dir or f"runs/synth_{slug(args.source)}_{'-'.join(methods)}")
+
+    def make_verifier(use_strict: bool) -> Verifier:
+        from bridge.runs import provenance
+
+        if not use_strict:
+            v = scaled_verifier(base_cfg)
+        else:
+            v = scaled_verifier(dataclasses.replace(base_cfg, strict=True), strict_checker=strict_checker)
+        provenance.record(run_dir, v)  # what decides this run's verdicts
+        return v
+
     conj = ConjectureSettings(per_seed=args.conjectures, samples=args.samples, window=window,
                               lemma=args.lemma or STP_LEMMA,
                               params=SamplingParams(args.temperature, args.top_p, args.max_tokens, args.seed),
@@ -123,7 +127,7 @@ def run(args: argparse.Namespace, strict_checker: object | None = None) -> int:
                                        "sampling": conj.params.to_json(), "prover_model": args.prover_model or args.model,
                                        "prover_sampling": conj.prover_params.to_json()}
     with RunStore(run_dir) as store:
-        store.check_meta(meta, fixed=("kind", "source", "methods", "limit", "decontam", "ngram", "conjecture_settings"))
+        store.check_meta(meta, fixed=FIXED)
         conjecturer = prover = None
         if "conjecture" in methods:
             conjecturer = make_backend(args.model, endpoint=args.endpoint)
@@ -137,18 +141,12 @@ def run(args: argparse.Namespace, strict_checker: object | None = None) -> int:
         synth = Synth(run_dir, store, methods, make_verifier, against, args.ngram, strict, bool(cfg.count_fast_gate),
                       conj, conjecturer, prover, log=eprint)
         with stop_on_signals(synth.stop, "every verdict"):
-            out = synth.run(seeds)
-        if synth.stopped:
+            outcome = synth_into(synth, seeds, meta)
+        if outcome.stopped:
             eprint(f"bridge: stopped: every verdict so far is kept in {run_dir}; run the same command again to go on")
             return INTERRUPTED
-        report = build_report(seeds, out, synth.skips, strict, meta, synth.conjecture_report)
-    rows = [item_row(it, out["verdicts"][it.id], strict[0], meta) for it in out["kept"]]
-    dest = Path(args.output) if args.output else run_dir / "synthetic.jsonl"
-    write_jsonl(dest, rows)
-    for name, text in (("report.json", json.dumps(report, indent=1, ensure_ascii=False)), ("report.md", markdown(report))):
-        tmp = run_dir / (name + ".part")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(run_dir / name)
+    report = outcome.report
+    dest = write_outputs(run_dir, outcome, Path(args.output) if args.output else None)[0]
     per = report["items_per_proof"]
     print(f"{report['seeds']} verified proof(s) -> {report['kept']} verified synthetic item(s) "
           f"({0 if per is None else per:.2f} per proof) -> {dest}")

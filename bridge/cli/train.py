@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from bridge.cli.common import eprint
+from bridge.cli.publish import add_push_flags, preflight, push_run
 from bridge.errors import InputError
 
 DEFAULT_MODEL = "deepseek-ai/DeepSeek-Prover-V1.5-RL"
@@ -76,6 +77,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
     s.add_argument("--overwrite", action="store_true", help="train again into a DIR that has a finished run")
     add_train_flags(s)
+    add_push_flags(s, "the adapter with its card (README.md) and training_summary.json")
     s.set_defaults(func=run_sft)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
@@ -92,6 +94,7 @@ def run_sft(args: argparse.Namespace) -> int:
         (out / SUMMARY).unlink()
     family = family_for(args.model, args.template)
     cfg = train_config_from_args(args)
+    preflight(args)
     train = rows_for_training(Path(args.data), family)
     summary = train_sft(train, args.model, out, family, cfg, init_adapter=args.init_adapter,
                         extra={"train_data": str(args.data)}, log=eprint)
@@ -100,4 +103,6 @@ def run_sft(args: argparse.Namespace) -> int:
                       "steps": summary["steps"], "train_tokens": summary["train_tokens"],
                       "parameter_counts": counts, "wall_time_s": round(summary["wall_time_s"], 2)}))
     eprint(f"wrote {out / 'adapter'} and {out / SUMMARY}")
+    if args.push_to_hub:
+        push_run(out, args)
     return 0

@@ -34,7 +34,9 @@ from bridge.errors import InputError, SetupError
 from bridge.rl.reward import LeanReward
 from bridge.rl.shaping import ShapingConfig
 from bridge.rl.window import EpochPlan, Window, pass_rate, plan_epoch, window_text
+from bridge.runs import provenance
 from bridge.train.data import write_json
+from bridge.verify.api import Verifier
 from provers.templates import Family, render
 
 SETTINGS = "rl.json"
@@ -230,6 +232,9 @@ class GRPORun:
         reward = self._reward or LeanReward(self.family, self.bcfg, shaping=cfg.shaping,
                                             log_path=self.run_dir / REWARDS)
         owns_reward = self._reward is None
+        verifier = getattr(getattr(reward, "service", None), "verifier", None)
+        if isinstance(verifier, Verifier):  # a test's stand-in reward has none
+            provenance.record(self.run_dir, verifier)
         if self._reward is not None and reward.log_path is None:
             reward.log_path = self.run_dir / REWARDS
         self.log(f"GRPO: {len(self.problems)} problems, {cfg.samples} samples per prompt, {cfg.prompts_per_step} "

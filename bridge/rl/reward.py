@@ -171,10 +171,12 @@ class LeanReward:
         lines = [json.dumps({"call": self.calls, "step": step,
                              "stats": {k: (None if v != v else v) for k, v in stats.items()}})]
         for c, v, s in zip(cands, verdicts, scored, strict=True):
-            lines.append(json.dumps({"call": self.calls, "step": step, "id": c.id, "verdict": v.verdict, "rule": v.rule,
-                                     "gate": v.gate, "cached": v.cached, "lean": s.lean, "format_ok": s.format_ok,
-                                     "format_term": s.format_term, "length": s.length,
-                                     "length_term": s.length_term, "reward": s.reward}, ensure_ascii=False))
+            rec = {"call": self.calls, "step": step, "id": c.id, "verdict": v.verdict, "rule": v.rule,
+                   "gate": v.gate, "cached": v.cached, "lean": s.lean, "format_ok": s.format_ok,
+                   "format_term": s.format_term, "length": s.length, "length_term": s.length_term, "reward": s.reward}
+            if v.verdict == "proved":  # what was checked, so `bridge replay` can check it again
+                rec.update(header=c.header, statement=c.statement, body=c.body)
+            lines.append(json.dumps(rec, ensure_ascii=False))
         with self._log_lock:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             with self.log_path.open("a", encoding="utf-8") as f:

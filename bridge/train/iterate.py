@@ -233,12 +233,15 @@ class Iteration:
         """Sample and verify into a run store (resuming it); False when stopped by a signal."""
         from tqdm import tqdm
 
+        from bridge.runs import provenance
         from bridge.runs.store import RunStore
         from bridge.scale import make_verifier
         from bridge.signals import stop_on_signals
         from provers.pipeline import Pipeline, ProveSettings
 
         with make_verifier(self.bcfg) as verifier, RunStore(store_dir) as store:
+            provenance.record(store_dir, verifier)
+            provenance.record(self.dir, verifier)
             meta = {**meta, "template": self.fam.name, "sampling": params.to_json(), "samples": samples,
                     "adapter": str(Path(adapter).resolve()) if adapter else None,
                     "lean_version": verifier.launch.lean_version,

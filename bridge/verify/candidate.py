@@ -104,10 +104,10 @@ def merge_header(given: str | None, own: str, default: str = DEFAULT_HEADER) -> 
     if given is None and re.search(r"(?m)^\s*import\b", mask(own)):
         return own
     base = default if given is None else given
-    have = {" ".join(ln.split()) for ln in mask(base).splitlines()}
+    have = {" ".join(ln.split()) for ln in _lines(mask(base))}
     # the model's lines with their comments blanked (a block comment may span lines: masking first
     # keeps a line inside it from being moved out of it)
-    new = [ln for ln in (" ".join(m.split()) for m in mask(own).splitlines()) if ln and ln not in have]
+    new = [ln for ln in (" ".join(m.split()) for m in _lines(mask(own))) if ln and ln not in have]
     if not new:
         return base
     imports = [ln for ln in new if ln.startswith("import ")]
@@ -134,8 +134,7 @@ def split_header(text: str) -> tuple[str, str]:
     """A ``.lean`` file's header (leading imports, options, opens, with the comments between them) and
     the rest. Comments after the last header line (a doc comment above the first theorem) belong to
     the rest. The split only decides where the header ends: both parts are screened."""
-    lines = text.splitlines(keepends=True)
-    masked = mask(text).splitlines(keepends=True)
+    lines, masked = _lines(text), _lines(mask(text))
     cut = 0
     for i, m in enumerate(masked):
         if _HEADER_LINE.match(m) or (cut == i and not lines[i].strip()):  # (blank lines right after one too)
@@ -148,6 +147,12 @@ def split_header(text: str) -> tuple[str, str]:
     while cut > 0 and re.search(r"\bin\s*$", masked[cut - 1]):
         cut -= 1
     return "".join(lines[:cut]), "".join(lines[cut:])
+
+
+def _lines(text: str) -> list[str]:
+    """Lines as Lean counts them: split at "\n" only (str.splitlines also splits at U+2028, \x0c, ...,
+    which a comment may hold, and the masked and unmasked texts would then split differently)."""
+    return [ln for ln in re.split(r"(?<=\n)", text) if ln]
 
 
 def signature(statement: str) -> str:
@@ -189,3 +194,17 @@ def _strip_leading_by(statement: str, proof: str) -> str:
     if statement.rstrip().endswith("by") and proof.lstrip().startswith("by"):
         return proof.lstrip()[2:]
     return proof
+
+
+def from_stored(id: str, header: str, statement: str, body: str) -> Candidate:
+    """The candidate again from what a run stored: its header, its checked body (helpers + statement
+    + proof) and the reference statement. The body's own copy of the reference statement (whole, as
+    ``from_parts`` puts it, or its signature, as ``with_reference_statement`` does) splits it; a body that
+    holds neither is checked as free-form code, so a stored text cannot make itself the reference."""
+    for stated in (statement, *([signature(statement)] if top_level_assign(statement) >= 0 else [])):
+        if stated and stated in body:
+            i = body.index(stated)
+            kind, name = statement_name(statement)
+            return Candidate(id=str(id), header=header, helpers=body[:i], statement=stated,
+                             proof=body[i + len(stated):], name=name, kind=kind)
+    return from_code(id, header, body)

@@ -191,6 +191,7 @@ def _check_tokens(toks: list[Token], pol: Policy, options: frozenset[str], liter
     `{...}` of an interpolated string, where only the rules that can run code apply."""
     code = [t for t in toks if t.kind in ("ident", "keyword", "symbol", "number")]
     n = len(code)
+    percents = {t.start for t in code if t.kind == "symbol" and t.text[0] == "%"}  # (one set test per ident)
 
     def fire(hit: tuple[str, str, str | None], tok: Token) -> None:
         if (hit[2] is None or hit[2] not in options) and not (literal and hit[0] in _INERT_IN_LITERAL):
@@ -214,7 +215,7 @@ def _check_tokens(toks: list[Token], pol: Policy, options: frozenset[str], liter
             fire(hit, t)
         if kind != "ident":
             continue
-        if i + 1 < n and code[i + 1].start == t.end and code[i + 1].text[:1] == "%":
+        if percents and t.end in percents:
             # `binop%`, `gen_injective_theorems%`: one token to Lean (the token table's longest match wins
             # over the identifier, tokenFn in src/Lean/Parser/Basic.lean), an identifier and a symbol here
             hit = pol.words.get(text + "%")
@@ -226,7 +227,7 @@ def _check_tokens(toks: list[Token], pol: Policy, options: frozenset[str], liter
                 hit = pol.parts.get(p) or pol.words.get(p)
                 if hit is not None:
                     fire(hit, t)
-        if any(_lc_axiom(p) for p in parts) and not literal:
+        if "lc" in text and not literal and any(_lc_axiom(p) for p in parts):
             raise _Found("lc_axiom", pol.words["lcProof"][1], t)
         if parts and (parts[0] in pol.namespaces):
             raise _Found("environment", BUILTIN_RULES["environment"], t)
@@ -293,10 +294,12 @@ def _check_line_starts(text: str, toks: list[Token]) -> None:
         prev_end = t.end
         if t.depth or t.kind != "ident":
             continue
-        if start:
-            line_start = text.rfind("\n", 0, start) + 1
-            # column 0, or only comments before it on a line whose first character is one of them
-            if line_start != start and (end > line_start or text[line_start] in " \n"):
+        if start and text[start - 1] != "\n":
+            # not column 0: only comments before it on a line whose first character is one of them?
+            if start - end <= 1:
+                continue  # glued to the previous token or one space after it: mid-line (the usual case)
+            nl = text.rfind("\n", end, start)  # (a newline between the previous token and this one)
+            if (nl < 0 and end > 0) or text[nl + 1] in " \n":
                 continue
         if t.text not in _LINE_STARTS:
             raise _Found("command", f"`{t.text}` at the start of a line is not an allowed command "
@@ -459,6 +462,7 @@ _WORD_TABLE = bytes(c if chr(c).isascii() and (chr(c).isalnum() or chr(c) in "_'
 _LINE_WORD = re.compile(rb"\n([A-Za-z_][A-Za-z0-9_'!?]*[.\x80-\xff]?|[\x80-\xff])")
 _ASCII_ID = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_'!?")
 _ID_MASK = bytes(0x61 if c >= 0x80 or c in _ASCII_ID else 0x20 for c in range(256))
+_CODE_AFTER_COMMENT = re.compile(rb"-/ *[^ \n]")  # something after a block comment's end on its line
 _GLUED_PERCENT = re.compile(rb"[A-Za-z0-9_'!?\x80-\xff]%")
 _ID_REST_CHAR = re.compile(f"[{_ID_REST}]")
 _ID_FIRST_CHAR = re.compile(f"[{_ID_FIRST}]")
@@ -519,14 +523,8 @@ def passes_fast(text: str) -> bool:
             return False
     # the first word of a line that starts with a comment (`/- -/ recall`): after a block comment's
     # end, anything but spaces and a newline on its line goes the exact way
-    k = raw.find(b"-/")
-    while k >= 0:
-        j = k + 2
-        while j < len(raw) and raw[j] == 0x20:
-            j += 1
-        if j < len(raw) and raw[j] != 0x0A:
-            return False
-        k = raw.find(b"-/", j)
+    if b"-/" in raw and _CODE_AFTER_COMMENT.search(raw):
+        return False
     return True
 
 

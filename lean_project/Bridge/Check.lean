@@ -353,11 +353,11 @@ def moduleProblems (mod : ModuleData) (what : String) : Array String := Id.run d
       problems := problems.push s!"the {what} module files constant '{ci.name}' under the name '{c}'"
     else if (`Quot).isPrefixOf c then
       problems := problems.push s!"the {what} module declares '{c}' in `Quot` (only `Init.Core` may)"
-    else if let .quotInfo _ := ci then
+    else if ci matches .quotInfo _ then
       problems := problems.push s!"the {what} module declares the quotient constant '{c}'"
   return problems
 
-def throwAll (problems : Array String) : IO Unit :=
+def throwAll (problems : Array String) : IO Unit := do
   unless problems.isEmpty do
     throw <| IO.userError ("; ".intercalate problems.toList)
 

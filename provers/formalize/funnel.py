@@ -23,6 +23,9 @@ from bridge.data.problem import Problem
 from bridge.errors import InputError, SetupError
 from bridge.runs.store import RunStore, SampleRow, sample_id
 from bridge.verify.api import Verifier
+from bridge.verify.candidate import from_stored
+from bridge.verify.lean_text import statement_name
+from bridge.verify.verdict import Verdict
 from provers.backends.base import Backend, Prompt, SamplingParams
 from provers.formalize.prompts import (
     DEFAULT_HEADER,
@@ -34,13 +37,16 @@ from provers.formalize.prompts import (
     judge_prompt,
     parse_vote,
 )
+from provers.formalize.report import build_report, write_report
 from provers.formalize.stages import (
     DEFAULT_BUDGET,
     LEAN_STAGES,
+    PROVED,
     STAGES,
     Formalization,
     StageResult,
     check_extracted,
+    check_proved,
     check_uncontaminated,
     check_unique,
     check_well_formed,
@@ -52,12 +58,27 @@ from provers.formalize.stages import (
     tally,
 )
 from provers.formalize.statement import lean_name
+from provers.pipeline import Pipeline, ProveSettings, prove_into, verdicts_by_problem
+from provers.templates import Family
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS funnel (cand_id TEXT NOT NULL, stage TEXT NOT NULL, passed INTEGER NOT NULL,
     kind TEXT NOT NULL, reason TEXT NOT NULL, data TEXT NOT NULL, created REAL, PRIMARY KEY (cand_id, stage));
 """
 JUDGE_SAMPLING = SamplingParams(temperature=0.7, top_p=0.95, max_tokens=2048)
+PROVE_DIR = "prove"  # RUN_DIR/prove: the `bridge prove` run of the survivors (--prove N)
+PROVED_FILE = "proved.jsonl"  # the proved (statement, proof) rows for `train sft` and `iterate --synthetic`
+LEAN_BAND = "lean-formalized"
+
+
+@dataclass
+class ProveStage:
+    """``--prove N``: the prover, its prompt family and sampling; N = ``settings.samples``."""
+
+    backend: Backend
+    family: Family
+    settings: ProveSettings
+    meta: dict[str, Any]  # the prove run's meta (model, template, sampling, endpoint)
 
 
 @dataclass
@@ -120,11 +141,43 @@ class Funnel:
         self.log = log or (lambda msg: None)
         self.problems: dict[str, Problem] = {}
         self.stopped = False
+        self._prover: Pipeline | None = None
 
     def stop(self) -> None:
         """Ask the model for nothing more and stop verification (safe from a signal handler)."""
         self.stopped = True
+        if self._prover is not None:
+            self._prover.stop()
         self.verifier.stop()
+
+    # -- the proof stage (--prove N) ------------------------------------------------------------------
+
+    def prove(self, survivors: list[tuple[Formalization, dict[str, Any]]], stage: ProveStage,
+              prove_dir: Path | None = None) -> None:
+        """N proofs of every survivor (a prove run in ``prove_dir``, default RUN_DIR/prove), then the ``proved``
+        stage of each survivor whose N proofs are all decided. A rerun generates and checks only what is
+        missing."""
+        prove_dir = Path(prove_dir) if prove_dir is not None else self.store.dir / PROVE_DIR
+        if self.stopped or not survivors:
+            return
+        problems = [survivor_problem(row) for _, row in survivors]
+        self.log(f"{PROVED}: {len(problems)} survivor(s) x {stage.settings.samples} proof(s)")
+
+        def started(pipe: Pipeline) -> None:
+            self._prover = pipe
+
+        stopped = prove_into(prove_dir, problems, stage.backend, stage.family, self.verifier,
+                             stage.settings, stage.meta, started=started)
+        self.stopped = self.stopped or stopped
+        with RunStore(prove_dir) as ps:
+            by_problem = verdicts_by_problem(ps)
+        for f, row in survivors:
+            if PROVED in f.results:
+                continue
+            r = check_proved(stage.settings.samples, by_problem.get(row["name"], {}), stage.settings.count_fast_gate)
+            if r is not None:
+                self.results.add(f.id, r)
+                f.results[PROVED] = r
 
     # -- reading the store --------------------------------------------------------------------------
 
@@ -248,6 +301,72 @@ class Funnel:
         return no("back_translation", "judges disagree", why, **data)
 
 
+def make_prove_stage(model: str, endpoint: str | None, template: str | None, params: SamplingParams, n: int,
+                     count_fast_gate: bool = False, use_vllm: bool = False) -> ProveStage:
+    """The prover of ``--prove N`` as `bridge prove` makes it (``make_backend``, ``family_for``, ``ProveSettings``)."""
+    from provers.backends import make_backend
+    from provers.templates import family_for
+
+    family = family_for(model, template)
+    settings = ProveSettings(samples=n, params=params, chunk=n, count_fast_gate=count_fast_gate)
+    meta = {"kind": "prove", "dataset": "formalized.jsonl", "split": None, "model": model, "template": family.name,
+            "sampling": params.to_json(), "endpoint": endpoint, "rounds": 0, "stop_on_first": False}
+    return ProveStage(make_backend(model, endpoint=endpoint, use_vllm=use_vllm), family, settings, meta)
+
+
+# -- one run: the funnel, then (--prove N) the proofs ---------------------------------------------------------
+
+FIXED = ("kind", "input", "model", "template", "sampling", "header", "budget", "judges", "votes", "vote_rule",
+         "judge_sampling", "decontam", "ngram", "stages")  # what a resumed run must have been made with
+
+
+@dataclass
+class FormalizeOutcome:
+    forms: list[Formalization]
+    survivors: list[tuple[Formalization, dict[str, Any]]]  # the candidate and its formalized.jsonl row
+    report: dict[str, Any]
+    proved: list[dict[str, Any]]  # proved.jsonl rows (--prove N)
+    stopped: bool
+
+
+def formalize_into(funnel: Funnel, problems: list[Problem], meta: dict[str, Any], prove: ProveStage | None = None,
+                   prove_dir: Path | None = None) -> FormalizeOutcome:
+    """``bridge formalize`` over ``problems`` with a funnel over a run store whose meta is set: the funnel, the
+    survivors' rows, and with ``prove`` their proofs (in ``prove_dir``, default RUN_DIR/prove), the report.
+    A stopped run (``outcome.stopped``) has no report: the same call again goes on."""
+    forms = funnel.run(problems)
+    served = getattr(funnel.backend, "served_model", None)
+    if served:
+        funnel.store.set_meta({"served_model": served})
+    meta = {**meta, **funnel.store.meta()}
+    stages = funnel.s.stages()
+    by_id = {p.id: p for p in problems}
+    survived = [(f, survivor_row(f, by_id[f.problem_id], meta, stages)) for f in forms if f.status(stages) == "survived"]
+    if prove is not None and not funnel.stopped:
+        funnel.prove(survived, prove, prove_dir)
+    if funnel.stopped:
+        return FormalizeOutcome(forms, survived, {}, [], True)
+    report = build_report(forms, problems, stages, meta, proved=prove is not None)
+    pdir = Path(prove_dir) if prove_dir is not None else funnel.store.dir / PROVE_DIR
+    proved = proved_rows(pdir, survived) if prove is not None and survived else []
+    return FormalizeOutcome(forms, survived, report, proved, False)
+
+
+def write_outputs(run_dir: Path, out: FormalizeOutcome, output: Path | None = None,
+                  prove: bool = False) -> list[Path]:
+    """formalized.jsonl (or ``output``), candidates.jsonl, proved.jsonl (with ``prove``), report.json/.md."""
+    run_dir = Path(run_dir)
+    stages = tuple(out.report["stages"])
+    dest = Path(output) if output else run_dir / "formalized.jsonl"
+    write_jsonl(dest, [row for _, row in out.survivors])
+    write_jsonl(run_dir / "candidates.jsonl", [candidate_row(f, stages) for f in out.forms])
+    paths = [dest, run_dir / "candidates.jsonl"]
+    if prove:
+        write_jsonl(run_dir / PROVED_FILE, out.proved)
+        paths.append(run_dir / PROVED_FILE)
+    return paths + write_report(run_dir, out.report)
+
+
 # -- input: informal statements ---------------------------------------------------------------------------
 
 
@@ -341,6 +460,64 @@ def survivor_row(f: Formalization, p: Problem, meta: dict[str, Any], stages: tup
                        "lean_version": meta.get("lean_version"),
                        "stages": {s: _result_json(f.results[s]) for s in stages if s in f.results}},
     }
+
+
+def survivor_problem(row: dict[str, Any]) -> Problem:
+    """A survivor row as the problem the prover is asked to prove."""
+    name = statement_name(row["formal_statement"])[1] or row["name"]
+    return Problem(id=row["name"], split=row["split"], header=row["header"], formal_statement=row["formal_statement"],
+                   informal_statement=row.get("informal_prefix") or "", informal_solution=row.get("informal_solution") or "",
+                   source=row.get("source") or "", tags=list(row.get("tags") or []), name=name)
+
+
+def proved_row(f: Formalization, row: dict[str, Any], samples: dict[str, tuple[str, str]],
+               verdicts: dict[str, Verdict], prover: dict[str, Any]) -> dict[str, Any] | None:
+    """A proved survivor as a training row (``bridge train sft`` and ``iterate --synthetic`` read it):
+    the statement and its shortest verified proof that needs no helper lemma (the row has no place for
+    one), band lean-formalized, provenance with the funnel's and the proof's. None without such a proof."""
+    r = f.results.get(PROVED)
+    if r is None or not r.passed:
+        return None
+    best: tuple[int, str, str] | None = None
+    for sid in r.data.get("proofs") or []:
+        if sid not in samples:
+            continue
+        header, body = samples[sid]
+        c = from_stored(sid, header, row["formal_statement"], body)
+        if c.helpers.strip() or c.statement != row["formal_statement"] or not c.proof.strip():
+            continue
+        if best is None or (len(c.proof), sid) < (best[0], best[1]):
+            best = (len(c.proof), sid, c.proof)
+    if best is None:
+        return None
+    _, sid, proof = best
+    v = verdicts.get(sid)
+    return {"name": row["name"], "split": "train", "header": row["header"], "formal_statement": row["formal_statement"],
+            "proof": proof, "informal_prefix": row.get("informal_prefix") or "",
+            "informal_solution": row.get("informal_solution") or "", "band": LEAN_BAND, "source": "formalize",
+            "tags": [*(row.get("tags") or []), "formalized"],
+            "provenance": {**row["provenance"], "proof": {"sample_id": sid, "prover": prover.get("model"),
+                                                           "template": prover.get("template"),
+                                                           "verdict": v.verdict if v else None,
+                                                           "gate": v.gate if v else None,
+                                                           "checker": v.checker if v else None,
+                                                           "proved": r.data.get("proved"),
+                                                           "samples": r.data.get("samples")}}}
+
+
+def proved_rows(prove_dir: Path, survivors: list[tuple[Formalization, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Every proved survivor's training row, read from the prove run in ``prove_dir``."""
+    with RunStore(Path(prove_dir)) as ps:
+        prover = ps.meta()
+        stored = ps.samples(round_=0)
+    samples = {s.id: (s.header, s.body) for s, _ in stored}
+    verdicts = {s.id: v for s, v in stored if v is not None}
+    out = []
+    for f, row in survivors:
+        r = proved_row(f, row, samples, verdicts, prover)
+        if r is not None:
+            out.append(r)
+    return out
 
 
 def candidate_row(f: Formalization, stages: tuple[str, ...]) -> dict[str, Any]:

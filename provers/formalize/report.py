@@ -9,16 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from bridge.data.problem import Problem
-from provers.formalize.stages import Formalization
+from provers.formalize.stages import PROVED, Formalization
 
 
 def _rate(a: int, b: int) -> float | None:
     return a / b if b else None
 
 
-def stage_table(forms: list[Formalization], stages: tuple[str, ...]) -> list[dict[str, Any]]:
+def stage_table(forms: list[Formalization], stages: tuple[str, ...], proved: bool = False) -> list[dict[str, Any]]:
     """One row per stage: decided (entered), passed, its pass rate, the survivors after it as a share of
-    all candidates, and why candidates were dropped there (by kind, most frequent first)."""
+    all candidates, and why candidates were dropped there (by kind, most frequent first). ``proved``
+    (``--prove N``): a last row for the proof stage, which only the funnel's survivors enter."""
     total = len(forms)
     rows: list[dict[str, Any]] = [{"stage": "generated", "entered": total, "passed": total, "pass_rate": 1.0 if total else None,
                                    "yield": 1.0 if total else None, "pending": 0, "dropped": {}}]
@@ -29,6 +30,14 @@ def stage_table(forms: list[Formalization], stages: tuple[str, ...]) -> list[dic
         dropped = Counter(r.kind for r in decided if not r.passed)
         rows.append({"stage": s, "entered": len(decided), "passed": passed, "pass_rate": _rate(passed, len(decided)),
                      "yield": _rate(passed, total), "pending": pending, "dropped": dict(dropped.most_common())})
+    if proved:
+        survivors = [f for f in forms if f.status(stages) == "survived"]
+        decided = [f.results[PROVED] for f in survivors if PROVED in f.results]
+        passed = sum(1 for r in decided if r.passed)
+        dropped = Counter(r.kind for r in decided if not r.passed)
+        rows.append({"stage": PROVED, "entered": len(decided), "passed": passed, "pass_rate": _rate(passed, len(decided)),
+                     "yield": _rate(passed, total), "pending": len(survivors) - len(decided),
+                     "dropped": dict(dropped.most_common())})
     return rows
 
 
@@ -44,7 +53,7 @@ def _group(forms: list[Formalization], problems: list[Problem], stages: tuple[st
 
 
 def build_report(forms: list[Formalization], problems: list[Problem], stages: tuple[str, ...],
-                 meta: dict[str, Any]) -> dict[str, Any]:
+                 meta: dict[str, Any], proved: bool = False) -> dict[str, Any]:
     by_id = {p.id: p for p in problems}
     sources: dict[str, list[Problem]] = {}
     for p in problems:
@@ -61,7 +70,13 @@ def build_report(forms: list[Formalization], problems: list[Problem], stages: tu
                            "survivors": fates.get("survived", 0), "dropped_at": {k: v for k, v in fates.items()
                                                                                 if k != "survived"}})
     overall = _group(forms, problems, stages)
-    return {"kind": "formalize", **meta, "stages": list(stages), "funnel": stage_table(forms, stages),
+    extra: dict[str, Any] = {}
+    if proved:
+        done = [f for f in forms if f.results.get(PROVED) is not None and f.results[PROVED].passed]
+        extra = {"proved": len(done), "statements_proved": len({f.problem_id for f in done})}
+        for st in statements:
+            st["proved"] = sum(1 for f in done if f.problem_id == st["id"])
+    return {"kind": "formalize", **meta, "stages": list(stages), "funnel": stage_table(forms, stages, proved), **extra,
             **{k: overall[k] for k in ("statements", "candidates", "compile_rate", "filter_pass_rate", "survivors",
                                        "survivors_per_statement", "statements_with_survivor")},
             "by_source": per_source, "problems": statements,
@@ -83,6 +98,9 @@ def markdown(report: dict[str, Any]) -> str:
                f"{_pct(report['compile_rate'])}, {report['survivors']} survivor(s) "
                f"({report['survivors_per_statement'] or 0:.2f} per statement; {report['statements_with_survivor']} "
                "statement(s) with at least one)")
+    if "proved" in report:
+        out.append(f"- proved (--prove {report.get('prove')}): {report['proved']} survivor(s) with a verified proof, "
+                   f"{report['statements_proved']} informal statement(s) reach a verified Lean proof")
     out += ["", "## Funnel", "", "| stage | entered | passed | pass rate | survivors (of all) | pending | dropped because |",
             "|---|---:|---:|---:|---:|---:|---|"]
     for r in report["funnel"]:

@@ -13,6 +13,10 @@ Order is cheapest first, and a candidate goes to a stage only when it passed eve
   negation_unproved  Lean   the budget cannot prove its negation
   back_translation   model  back-translated, k judges vote it says what the informal statement says
 
+With ``formalize --prove N`` one more stage follows the funnel (it is not a filter: ``formalized.jsonl``
+still holds every survivor): ``proved``, a prover's N whole proofs of the survivor checked by the gate,
+passed when at least one is verified (``check_proved``).
+
 Deduplication and decontamination are text-only, so they run before Lean (a duplicate would get its
 original's verdicts anyway); every survivor is therefore distinct and clean.
 """
@@ -39,6 +43,7 @@ PURE_STAGES = ("extracted", "well_formed", "unique", "uncontaminated")
 LEAN_STAGES = ("elaborates", "consistent", "nontrivial", "negation_unproved")
 DEFAULT_BUDGET = ("simp_all", "omega", "linarith", "nlinarith", "decide")
 VOTE_RULES = ("unanimous", "majority")
+PROVED = "proved"  # after the funnel, with --prove N
 
 
 @dataclass(frozen=True)
@@ -220,6 +225,23 @@ def lean_result(stage: str, v: Verdict) -> StageResult:
         return ok(stage, "budget failed", f"the tactic budget did not prove it ({v.verdict})", **detail)
     return no(stage, f"unchecked: {v.verdict}" + (f" ({v.rule})" if v.rule else ""),
               f"the check could not be made, so the candidate is dropped: {v.reason}", **detail)
+
+
+# -- the proof stage (--prove N) -----------------------------------------------------------------------
+
+
+def check_proved(samples: int, verdicts: dict[str, Verdict], count_fast_gate: bool = False) -> StageResult | None:
+    """The ``proved`` stage of one survivor from the verdicts on its prover samples (sample id -> verdict):
+    None while fewer than ``samples`` are decided (the stage is pending: a resumed run decides it); a fast-gate
+    ``proved`` counts only with ``count_fast_gate``, a stand-in REPL's never (``Verdict.counted``)."""
+    proved = sorted(sid for sid, v in verdicts.items() if v.counted(count_fast_gate))
+    if len(verdicts) < samples:
+        return None
+    data = {"samples": samples, "proved": len(proved), "proofs": proved}
+    if proved:
+        return ok(PROVED, "proved", f"{len(proved)} of {samples} proof(s) verified", **data)
+    kinds = sorted({v.verdict for v in verdicts.values()})
+    return no(PROVED, "no proof verified", f"none of {samples} proof(s) verified ({', '.join(kinds)})", **data)
 
 
 # -- back-translation votes ---------------------------------------------------------------------------

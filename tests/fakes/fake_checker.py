@@ -4,7 +4,8 @@ JSON line, reading the JSON "oleans" that ``fake_lean.py`` writes. It applies th
 a fake olean records, in the checker's order of stages:
 
 * args: `--olean` required; it refuses to run without LEAN_ABORT_ON_PANIC=1 (F2), exit status 2;
-* read/import: a runtime-only import (`import runtime X`, S3) is refused at stage `import`;
+* read/import: a runtime-only import (`import runtime X`, S3) and a declaration in `Quot` (S4) are
+  refused at stage `read`, a module without imports (S4: `Quot` must come from an import) at `import`;
 * replay: STRICT_KERNEL (the kernel replay fails), native_decide / FAKE_NATIVE (Lean.ofReduceBool, and the
   replay fails as lean4checker's ReduceBool test does), STRICT_CHECKER_CRASH (dies without a JSON line);
 * reference: the imports must be the reference's;
@@ -25,8 +26,8 @@ import os
 import re
 import sys
 
-# a declaration at column 0, after its attributes if it has any (`@[simp] theorem …`)
-DECL = re.compile(r"(?m)^[ \t]*(?:@\[[^\]]*\]\s*)?(theorem|lemma|def)\s+(«[^»]*»|[^\s:(\[{]+)(.*?):=", re.S)
+LEAD = r"(?:@\[[^\]]*\]\s*)?(?:(?:private|protected|noncomputable)\s+)*"  # attributes and modifiers
+DECL = re.compile(r"(?m)^[ \t]*" + LEAD + r"(theorem|lemma|def)\s+(«[^»]*»|[^\s:(\[{]+)(.*?):=", re.S)
 
 
 def emit(ok: bool, stage: str, error: str | None, imports: list[str], targets: list[dict]) -> int:
@@ -57,9 +58,8 @@ def parse_name(s: str) -> tuple[str, ...] | None:
 def decls(source: str) -> dict[tuple[str, ...], tuple[str, str]]:
     """name (components) -> (kind, signature) of each declaration at column 0."""
     out = {}
-    # the environment holds declarations, not text: comments in front of one do not hide it
-    source = re.sub(r"/-.*?-/|--[^\n]*", "", source, flags=re.S)
-    chunks = re.split(r"(?m)^(?=[ \t]*(?:@\[[^\]]*\]\s*)?(?:theorem|lemma|def)\s)", source)  # a signature never runs into the next one
+    source = re.sub(r"/-.*?-/|--[^\n]*", " ", source, flags=re.S)  # the constants, not the comments
+    chunks = re.split(r"(?m)^(?=[ \t]*" + LEAD + r"(?:theorem|lemma|def)\s)", source)  # a signature never runs into the next one
     for m in (DECL.match(ch) for ch in chunks):
         if m is None:
             continue
@@ -127,8 +127,16 @@ def main(argv: list[str]) -> int:
     src = mod["source"]
     imports = mod["imports"]
     if mod.get("runtime_only"):
-        return emit(False, "import", f"the candidate module has a runtime-only import of {mod['runtime_only'][0]} "
+        return emit(False, "read", f"the candidate module has a runtime-only import of {mod['runtime_only'][0]} "
                     "(it would load nothing)", imports, [])
+    own = decls(src)
+    in_quot = [".".join(n) for n in own if n[0] == "Quot"]
+    if in_quot:
+        return emit(False, "read", f"the candidate module declares '{in_quot[0]}' in `Quot` (only `Init.Core` may)",
+                    imports, [])
+    if not imports:
+        return emit(False, "import", "the candidate module has no imports (prelude modules are not accepted)",
+                    imports, [])
     # what is code (as the fake REPL reads it): comments and strings do not count for the markers below
     code = re.sub(r"/-.*?-/|--[^\n]*|\"(?:\\.|[^\"\\])*\"", " ", src, flags=re.S)
     if "STRICT_CHECKER_CRASH" in src:
@@ -148,7 +156,6 @@ def main(argv: list[str]) -> int:
     if not targets:
         return emit(False, "target", "no target was named (--target or --all-theorems): there is nothing to check",
                     imports, [])
-    own = decls(src)
     out, problems, axioms_of = [], [], {}
     for name in targets:
         n = parse_name(name)

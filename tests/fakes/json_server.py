@@ -1,6 +1,8 @@
 """The HTTP side shared by the OpenAI-compatible stand-in servers of the tests: a local threaded server
 whose every POST is answered by ``handle(path, body)`` as JSON. ``handle`` returns the answer and, when
-the stand-in wants to know, a callable run once the answer was written (not when the client had gone)."""
+the stand-in wants to know, a callable run once the answer was written (not when the client had gone).
+A stand-in that needs the request's headers, a status code or a non-JSON body (the Hub's ndjson commit)
+gives ``raw(path, headers, body_bytes) -> (status, answer)`` instead."""
 
 from __future__ import annotations
 
@@ -11,24 +13,31 @@ from collections.abc import Callable
 from typing import Any
 
 Handle = Callable[[str, dict[str, Any]], tuple[dict[str, Any], Callable[[], None] | None]]
+RawHandle = Callable[[str, dict[str, str], bytes], tuple[int, dict[str, Any]]]
 
 
 class JsonServer:
-    def __init__(self, handle: Handle):
+    def __init__(self, handle: Handle | None = None, raw: RawHandle | None = None):
         self.handle = handle
+        self.raw = raw
         self.server: http.server.ThreadingHTTPServer | None = None
 
     def start(self) -> str:
         """Serve in a daemon thread; the base URL (``http://127.0.0.1:PORT/v1``)."""
-        handle = self.handle
+        handle, raw = self.handle, self.raw
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                out, sent = handle(self.path, body)
+                data_in = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, sent = 200, None
+                if raw is not None:
+                    status, out = raw(self.path, dict(self.headers.items()), data_in)
+                else:
+                    assert handle is not None
+                    out, sent = handle(self.path, json.loads(data_in))
                 data = json.dumps(out).encode()
                 try:
-                    self.send_response(200)
+                    self.send_response(status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
