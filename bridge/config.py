@@ -71,6 +71,7 @@ class BridgeConfig:
     max_processes: int = 1024  # sandbox RLIMIT_NPROC (threads count too); 0: no limit
     max_file_mb: int = 1024  # sandbox RLIMIT_FSIZE: no file (or memfd) a candidate writes grows past it
     lean_version: str | None = None  # reported with each verdict; read from the project when unset
+    verbose: bool = False  # a REPL that cannot start: show the full command line (the sandbox's bwrap one)
     ray: str | None = None  # a Ray cluster's address ("auto", "HOST:PORT", "ray://HOST:PORT"; "local" starts
     #                         one here): one actor per worker there (bridge.scale); None: the local pool
 

@@ -13,7 +13,7 @@ import pytest
 
 from bridge.config import load_config
 from bridge.data.bands import band_from_rate, prior_band
-from bridge.data.decontam import find_contamination, normalize
+from bridge.data.decontam import EXACT, find_contamination
 from bridge.data.loader import load_dataset, resolve
 from bridge.data.problem import Problem
 from bridge.data.specs import DatasetSpec, all_specs, get_spec
@@ -168,22 +168,13 @@ def test_bands_each_band() -> None:
 
 
 def test_decontamination(shared_data: Path, tmp_path: Path) -> None:
+    from tests.fakes.disguise import all_together
+
     m = [p for p in load_dataset("minif2f", cfg(tmp_path, shared_data)) if p.split == "test"]
     target = next(p for p in m if p.id == "amc12a_2015_p10") if any(p.id == "amc12a_2015_p10" for p in m) else m[0]
-    # rename the theorem, its binders and hypotheses, and reflow whitespace
-    renamed = target.formal_statement
-    names = sorted(set(normalize.__globals__["_BINDER"].findall(renamed)), key=len, reverse=True)
-    mapping = {}
-    for group in names:
-        for nm in group.split():
-            mapping[nm] = "zz_" + str(len(mapping))
-    import re
-
-    for old, new in mapping.items():
-        renamed = re.sub(rf"(?<![\w']){re.escape(old)}(?![\w'₀-₉])", new, renamed)
-    renamed = renamed.replace(target.name, "train_copy_1").replace(" ", "  ")
-    copy = Problem(id="t1", split="train", header="", formal_statement=renamed)
+    # the theorem, its binders and hypotheses renamed, two hypotheses swapped, a comment, reflowed
+    copy = Problem(id="t1", split="train", header="", formal_statement=all_together(target.formal_statement))
     different = Problem(id="t2", split="train", header="",
                         formal_statement="theorem other (n : ℕ) (h : 3 ∣ n) (h' : 5 ∣ n) : 15 ∣ n := by\n")
     hits = find_contamination([copy, different], m)
-    assert [(h.train_id, h.eval_id) for h in hits] == [("t1", target.id)]
+    assert [(h.train_id, h.eval_id, h.reason) for h in hits] == [("t1", target.id, EXACT)]

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bridge.data.decontam import EXACT, NEAR_THRESHOLD, NGRAM
 from bridge.data.loader import load_dataset
 from bridge.data.specs import spec_for_file
 from bridge.data.validate import parse_rows
@@ -85,9 +86,9 @@ def test_decontam_prints_overlaps(shared_data: Path, tmp_path: Path) -> None:
     r = data("decontam", str(train), "--against", "minif2f,proofnet", "--json", env=env)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["problems"] == 2 and out["against"] == ["minif2f", "proofnet"] and out["ngram"] == 20
+    assert out["problems"] == 2 and out["against"] == ["minif2f", "proofnet"] and out["ngram"] == NGRAM and out["threshold"] == NEAR_THRESHOLD
     assert [(o["id"], o["against"], o["against_id"], o["reason"]) for o in out["overlaps"]] == [
-        ("my_copy", "minif2f", target.id, "normalized statement")]
+        ("my_copy", "minif2f", target.id, EXACT)]
     text = data("decontam", str(train), "--against", "minif2f", env=env)
     assert text.returncode == 0 and "my_copy" in text.stdout and f"minif2f:{target.split}:{target.id}" in text.stdout
     assert "1 of 2 problem(s)" in text.stderr

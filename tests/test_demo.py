@@ -121,3 +121,16 @@ def test_demo_refuses_a_run_directory_that_is_not_a_demos(demo: dict, tmp_path: 
     r = subprocess.run([sys.executable, "-m", "bridge", "demo", "--run-dir", str(other)], cwd=demo["tmp"],
                        env=demo["env"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "not a demo's" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_stand_in_is_recognised_by_its_packaged_path_only(tmp_path: Path) -> None:
+    from bridge.demo import STANDIN_REPL
+    from bridge.verify.api import is_stand_in
+    from tests.conftest import FAKE_REPL
+
+    assert is_stand_in([sys.executable, str(STANDIN_REPL)])
+    assert is_stand_in(["env", "X=1", "python", "-m", "bridge.demo.standin_repl"])
+    assert is_stand_in(["python", str(STANDIN_REPL.parent / ".." / "demo" / "standin_repl.py")])
+    # the tests' link and a wrapper of the same name elsewhere stand for Lean in the tests
+    assert not is_stand_in([sys.executable, str(FAKE_REPL)])
+    assert not is_stand_in([sys.executable, str(tmp_path / "standin_repl.py")])

@@ -292,6 +292,18 @@ def test_builtin_conjectures_are_input(tmp_path: Path) -> None:
     assert re.match(r"^[a-z_]+$", problems[0].name)
 
 
+def test_empty_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An empty input file: one line naming it and the next step, exit 2, nothing written."""
+    from bridge.cli.main import main
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    assert main(["formalize", str(empty), "--model", "m", "--decontam", "none", "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and str(empty) in err and "; give " in err, err
+    assert not (tmp_path / "run").exists()
+
+
 def test_problem_rows_are_informal_input_and_a_row_without_either_names_both_fields(tmp_path: Path) -> None:
     from bridge.config import load_config
     from bridge.errors import InputError

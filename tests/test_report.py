@@ -173,3 +173,25 @@ def test_report_overlays_several_runs(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "bridge", "report", str(a)], cwd=ROOT, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0 and (a / "report.json").is_file() and (a / "passk.png").is_file()
+
+
+def test_runs_get_distinct_colours_interval_bands_and_legends_off_the_data(tmp_path: Path) -> None:
+    runs = []
+    for i, name in enumerate(("r1", "r2", "r3")):
+        rd = make_run(tmp_path / name, {("p", "test", "simple"): [OK] * i + [fail(1)] * (4 - i),
+                                        ("q", "test", "simple"): [OK] + [fail(1)] * 3}, samples=4)
+        runs.append((name, report_of(rd)))
+    fig = figure(runs)
+    fig.canvas.draw()
+    left = fig.axes[0]
+    colours = [tuple(line.get_color()) if not isinstance(line.get_color(), str) else line.get_color()
+               for line in left.get_lines()]
+    assert len(colours) == 3 and len(set(colours)) == 3  # one colour per run, not line styles only
+    # a band (the 95 % bootstrap interval) per curve, of the curve's colour, and containing it
+    assert len(left.collections) == 3
+    c = next(x for x in curves(runs[1][1]) if x.kind == "split")
+    assert len(c.lo) == len(c.hi) == len(c.ks) == 4
+    assert all(lo <= y <= hi for lo, y, hi in zip(c.lo, c.ys, c.hi, strict=True))
+    # the legend lies below the plotting area: off the data
+    renderer = fig.canvas.get_renderer()
+    assert left.get_legend().get_window_extent(renderer).y1 <= left.get_window_extent(renderer).y0

@@ -203,3 +203,29 @@ def test_sigterm_checkpoints_and_the_rerun_continues(tiny_model: Path, problems_
     rewards = [json.loads(x) for x in (run_dir / "rewards.jsonl").read_text().splitlines()]
     assert "ghost" not in {r.get("id") for r in rewards} and {r["step"] for r in rewards} == {1, 2, 3, 4}
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["steps"] == 4  # stdout: the result only
+
+
+def test_an_empty_pass_window_saves_nothing_and_a_resume_is_not_finished(tiny_model: Path, problems_file: Path,
+                                                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No problem's rate lies in (0, 0.01] with 4 samples: the run says so, writes no adapter and no
+    summary, and exits EMPTY_WINDOW; the same command again does not take the run for finished."""
+    from bridge.cli import rl
+    from bridge.rl.grpo import EMPTY_WINDOW
+
+    run_dir, cache = tmp_path / "run", tmp_path / "cache"
+    said: list[str] = []
+    monkeypatch.setattr(rl, "eprint", said.append)
+    args = cli_args(problems_file, tiny_model, run_dir, cache, "--steps", "2", "--pass-window", "0,0.01")
+    a = parser().parse_args(args)
+    assert a.func(a) == EMPTY_WINDOW == 6
+    assert not (run_dir / "adapter").exists() and not (run_dir / "rl_summary.json").exists()
+    assert not list((run_dir / "checkpoints").glob("checkpoint-*")) if (run_dir / "checkpoints").exists() else True
+    plan = json.loads((run_dir / "epoch-0" / "epoch.json").read_text())
+    assert plan["kept"] == [] and plan["steps"] == 0  # the measurement is kept
+    last = [m for m in said if "nothing to train on" in m]
+    assert len(last) == 1 and "pass rate lies in the window" in last[0] and "nothing was trained or saved" in last[0]
+    said.clear()
+    a = parser().parse_args(args)
+    assert a.func(a) == EMPTY_WINDOW
+    assert not any("already finished" in m for m in said) and any("nothing to train on" in m for m in said)
+    assert not (run_dir / "rl_summary.json").exists()

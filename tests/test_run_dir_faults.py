@@ -138,3 +138,14 @@ def test_a_run_that_stored_nothing_locks_no_settings(tmp_path: Path, capsys: pyt
         store.db.execute("INSERT INTO samples VALUES ('x/0/0', 'x', 0, 0, NULL, '', '', '', '', '{}', 0)")
         with pytest.raises(Exception, match="made with model"):
             store.check_meta({"model": "other"}, fixed=("model",))
+
+
+def test_a_solve_run_that_stored_nothing_locks_no_settings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = tmp_path / "run"
+    assert main(argv_for("solve", d, tmp_path)) != 0  # the model server is down: no solution is stored
+    capsys.readouterr()
+    argv = argv_for("solve", d, tmp_path)
+    argv[argv.index("--model") + 1] = "the-right-model"
+    assert main(argv) != 0
+    err = capsys.readouterr().err
+    assert "made with model" not in err, err  # its informal_problems rows are input, not work done

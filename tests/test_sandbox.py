@@ -630,3 +630,57 @@ def test_verifier_runs_workers_in_the_sandbox(fake_cfg) -> None:
         assert v.sandboxed
         [got] = list(v.verify([from_parts("a", None, "theorem a : True := by\n", "  trivial")]))
     assert got.verdict == "proved"
+
+
+def test_a_start_failure_names_bwraps_message_and_the_missing_path_first() -> None:
+    """Pure: bwrap's own words, wherever they sit in the evidence, lead; the missing path is named."""
+    evidence = ("the REPL could not start: it exited before answering anything (exit status 1; stderr: bwrap: "
+                "Can't find source path /nope/lib: No such file or directory); command: `/usr/bin/bwrap --ro-bind ...`")
+    msg = explain_failure(evidence, None)
+    assert msg == ("the sandbox (bubblewrap) failed to start: missing: /nope/lib; bwrap says: Can't find source "
+                   "path /nope/lib: No such file or directory")
+    assert explain_failure("exit status 1; stderr: python: can't open file", None) is None
+
+
+def test_the_sandboxed_start_failure_shows_the_repl_command_and_the_bwrap_one_with_verbose(tmp_path: Path) -> None:
+    from bridge.config import load_config
+    from bridge.verify.api import Verifier
+
+    wrapped = ("the REPL could not start: it exited before answering anything (exit status 1; stderr: bwrap: "
+               "execvp python: No such file or directory); command: `/usr/bin/bwrap " + "--ro-bind /a /a " * 100
+               + "-- python r.py`")
+    for verbose in (False, True):
+        cfg = load_config(overrides=dict(repl_cmd="python r.py", sandbox=False, cache_dir=tmp_path, verbose=verbose))
+        with Verifier(cfg) as v:
+            v._sandboxed = True  # what a sandboxed Verifier prints, without bubblewrap here
+            msg = v._start_failure(wrapped)
+        assert msg.startswith("the sandbox (bubblewrap) failed to start: missing: python; bwrap says: execvp python")
+        if verbose:
+            assert "--ro-bind /a /a" in msg
+        else:
+            assert "--ro-bind" not in msg and "`python r.py` (in the sandbox; --verbose shows the bwrap command)" in msg
+            assert len(msg) < 400
+
+
+def test_repl_cmd_paths_resolve_against_the_callers_directory(tmp_path: Path, monkeypatch) -> None:
+    from bridge.config import load_config
+    from bridge.lean.project import repl_launch
+
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "my_repl.py").write_text("")
+    (tmp_path / "repl.py").write_text("")
+    monkeypatch.chdir(tmp_path)
+    launch = repl_launch(load_config(overrides=dict(repl_cmd="env X=1 python tools/my_repl.py repl.py --flag lake")))
+    assert launch.argv == ["env", "X=1", "python", str(tmp_path / "tools" / "my_repl.py"), str(tmp_path / "repl.py"),
+                           "--flag", "lake"]
+    assert launch.cwd != tmp_path  # it still runs in the Lean project
+
+
+def test_the_sandboxs_path_has_the_interpreters_directory(tmp_path: Path) -> None:
+    here = os.path.dirname(os.path.abspath(sys.executable))
+    env = sandbox.sandbox_env({"PATH": "/usr/bin:/bin"}, tmp_path, None)
+    assert env["PATH"].split(":") == ["/usr/bin", "/bin", here]
+    # `env X=1 python ...`: the python env runs is found on that PATH and bound with what it needs
+    paths = sandbox.lean_readonly_paths(tmp_path, ["env", "X=1", Path(sys.executable).name, "x.py"],
+                                        env={"PATH": "/nonexistent"})
+    assert any(Path(p) == Path(here) / Path(sys.executable).name for p in paths), paths

@@ -89,6 +89,16 @@ def test_report_equals_hand_computations(solved: dict) -> None:
     assert (run_dir / "consensus.png").stat().st_size > 1000
 
 
+def test_consensus_curves_have_every_k(solved: dict) -> None:
+    r = solved["report"]
+    for band, g in r["difficulty_band_metrics"].items():
+        c = r["consensus_curves"][band]
+        assert c["ks"] == [1, 2, 3, 4]  # every k, not only the pass@k columns (1, 4)
+        for k in ("1", "4"):
+            assert c["consensus_pass_at_k"][int(k) - 1] == pytest.approx(g["consensus_pass_at_k"][k])
+            assert c["pass_at_k"][int(k) - 1] == pytest.approx(g["pass_at_k"][k])
+
+
 def test_simple_to_lean_side_by_side(solved: dict) -> None:
     s = solved["report"]["simple_to_lean"]
     assert s["formal_run"] == str(solved["lean"].resolve())
@@ -224,3 +234,27 @@ def test_a_stopped_run_keeps_its_solutions_and_resumes(tmp_path: Path) -> None:
             Solver(again, FAMILIES["qwen25-math"], store, settings, grader).run(problems)
         assert again.calls == 2 and store.solution_count() == 6
         assert store.graded_counts() == {"p1": 2, "p2": 2, "p3": 2}
+
+
+def test_empty_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An empty input file: one line naming it and the next step, exit 2, nothing written."""
+    from bridge.cli.main import main
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    assert main(["solve", str(empty), "--model", "m", "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and str(empty) in err and "; give " in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_consensus_figure_legend_is_off_the_data(solved: dict) -> None:
+    from bridge.informal.report import consensus_figure
+
+    fig = consensus_figure(solved["report"])
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    r = fig.canvas.get_renderer()
+    assert ax.get_legend().get_window_extent(r).y1 <= ax.get_window_extent(r).y0
+    xs = {x for line in ax.get_lines() for x in line.get_xdata()}
+    assert xs == {1, 2, 3, 4}  # consensus and pass@k at every k

@@ -219,8 +219,7 @@ def test_have_lift_from_a_run_every_item_verified_a_rejected_one_dropped(tmp_pat
     # the stand-in refuses the have-lift over too few hypotheses, as Lean's linarith would
     repl = repl_cmd(FORMAL_FAKE_REJECT=r"amc_have_h2_1 \(x y : ℝ\) :\n")
     out = tmp_path / "synth"
-    # --ngram 60: only a statement equal up to names matches (the lifts share long n-grams with each other)
-    argv = synth_argv(run, out, "have-lift", "--ngram", "60", repl=repl)
+    argv = synth_argv(run, out, "have-lift", repl=repl)
     argv[argv.index("none")] = str(ev)
     assert run_synth(argv) == 0
     rows = out_rows(out / "synthetic.jsonl")
@@ -239,6 +238,9 @@ def test_have_lift_from_a_run_every_item_verified_a_rejected_one_dropped(tmp_pat
     assert hl["proposed"] == 6 and hl["kept"] == 1
     assert hl["dropped"]["duplicate"] == 3 and hl["dropped"][f"contaminated: {ev}"] == 1 and hl["dropped"]["failed"] == 1
     assert report["strict"] is False and "unavailable" in report["strict_reason"]
+    # the dropped item is listed with the evaluation problem it matched, and why
+    assert [(d["id"], d["against"], d["against_id"]) for d in report["decontaminated"]] == [("amc/0/0~have0", str(ev), "e")]
+    assert "same statement (canonical form)" in report["decontaminated"][0]["reason"]
     assert "| have-lift | 6 |" in (out / "report.md").read_text()
     # what it wrote is a dataset `bridge prove` reads and `bridge train sft` trains on (lean-formalized)
     from bridge.config import load_config
@@ -386,3 +388,39 @@ def test_synth_resumes_after_sigkill(tmp_path: Path) -> None:
     clean = tmp_path / "clean"
     assert run_synth(synth_argv(src, clean, "mutate,have-lift")) == 0
     assert [r["name"] for r in out_rows(out / "synthetic.jsonl")] == [r["name"] for r in out_rows(clean / "synthetic.jsonl")]
+
+
+def test_empty_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An empty input file: one line naming it and the next step, exit 2, nothing written."""
+    from bridge.cli.main import main
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    assert main(["synth", str(empty), "--method", "mutate", "--decontam", "none", "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and str(empty) in err and "; give " in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_choose_caps_items_per_seed_and_drops_near_duplicates() -> None:
+    """`synth mutate` made near-identical variants with no cap (issue 26): at most MAX_PER_SEED per seed and
+    method, and none that is a near-duplicate (the same conclusion, decontam's score) of one kept before."""
+    from provers.synth import MAX_PER_SEED, SynthItem, choose
+
+    hyps = " ".join(f"(h{i} : a {i} = {i} * {i} + {i})" for i in range(12))
+
+    def item(iid: str, parent: str, statement: str) -> SynthItem:
+        return SynthItem(iid, "mutate", parent, "import Init\n", statement, "  simp\n")
+
+    items = [item("s1~mut0", "s1", f"theorem v0 (a : ℕ → ℕ) {hyps} : a 12 = 156 := by\n"),
+             # the same statement with one more hypothesis: a near-duplicate of the first
+             item("s1~mut1", "s1", f"theorem v1 (a : ℕ → ℕ) {hyps} (h : a 0 = 0) : a 12 = 156 := by\n"),
+             *[item(f"s2~mut{k}", "s2", f"theorem w{k} (n : ℕ) (h : {k} < n) : {k} ≤ n := by\n") for k in range(5)]]
+    proved = {it.id: Verdict(id=it.id, verdict="proved", gate="full") for it in items}
+    kept, why = choose(items, proved, count_fast_gate=False)
+    assert MAX_PER_SEED == 3
+    assert [it.id for it in kept] == ["s1~mut0", "s2~mut0", "s2~mut1", "s2~mut2"]
+    assert why["s1~mut1"].startswith("near-duplicate: of s1~mut0 (score ")
+    assert why["s2~mut3"].startswith("over the per-seed cap: 3 mutate item(s) of s2") and "s2~mut4" in why
+    kept, _ = choose(items, proved, count_fast_gate=False, max_per_seed=0)
+    assert len(kept) == 6  # no cap: only the near-duplicate goes

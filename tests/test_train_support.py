@@ -86,7 +86,7 @@ fake_repl.main()
 
 def standin_cmd(tmp: Path, **env: str) -> str:
     """The stand-in REPL's command line (its script written into ``tmp``)."""
-    script = tmp / "standin_repl.py"
+    script = tmp / "iterate_repl.py"  # not `standin_repl.py`: that name is bridge demo's stand-in, never training data
     script.write_text(STANDIN.format(root=str(ROOT)))
     prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     cmd = f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}"

@@ -40,6 +40,9 @@ def add_config_flags(p: argparse.ArgumentParser, lean: bool = True) -> None:
                        "counted as solved unless --count-fast-gate)")
         g.add_argument("--count-fast-gate", action="store_true", default=None,
                        help="count fast-gate `proved` verdicts as solved in prove/report/export")
+        g.add_argument("--verbose", action="store_true", default=None,
+                       help="when the REPL cannot start, show its full command line (inside the sandbox: the whole "
+                       "bubblewrap command)")
         g.add_argument("--transport", choices=("pty", "pipe"),
                        help="how the REPL's answers come back (default pty: REPL v4.9.0 never flushes a pipe)")
         g.add_argument("--ray", metavar="ADDRESS",
@@ -62,6 +65,7 @@ def config_from_args(args: argparse.Namespace) -> BridgeConfig:
         "count_fast_gate": getattr(args, "count_fast_gate", None),
         "transport": getattr(args, "transport", None),
         "ray": getattr(args, "ray", None),
+        "verbose": getattr(args, "verbose", None),
     }
     if getattr(args, "no_sandbox", False):
         o["sandbox"] = False

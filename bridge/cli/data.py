@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bridge.cli.common import add_config_flags, config_from_args, eprint, table
 from bridge.data.bands import update_bands
-from bridge.data.decontam import find_overlaps
+from bridge.data.decontam import NEAR_THRESHOLD, NGRAM, find_overlaps, load_against, spec_name
 from bridge.data.loader import load_dataset, looks_like_path, resolve
 from bridge.data.problem import BANDS
 from bridge.data.specs import DatasetSpec, all_specs, generic_spec, get_spec, spec_for_file
@@ -54,18 +54,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     pd = dsub.add_parser("decontam", help="problems of a dataset whose statements overlap evaluation sets",
                          description="Print the problems of DATASET (a name or a JSONL file) whose formal statement "
-                         "matches one of the --against datasets: equal after normalisation (whitespace, the "
-                         "theorem's name, binder and hypothesis names) or sharing an N-gram of normalised tokens. "
-                         "A dataset checked against itself is compared split with split. Exit 0 whatever is "
-                         "found.")
+                         "matches one of the --against sets, compared whole (docs/decontamination.md): the same "
+                         "canonical statement (the theorem's name, binder and hypothesis names, whitespace, comments, "
+                         "redundant parentheses and the order of hypotheses ignored), or the same conclusion and a "
+                         "near-duplicate score (Jaccard of canonical token N-grams) of at least --threshold. A dataset "
+                         "checked against itself is compared split with split. Exit 0 whatever is found.")
     pd.add_argument("dataset", metavar="DATASET")
-    pd.add_argument("--against", required=True, metavar="NAMES",
-                    help="comma-separated evaluation datasets (names or JSONL files), e.g. minif2f,proofnet")
+    pd.add_argument("--against", required=True, metavar="SETS",
+                    help="comma-separated evaluation sets, each NAME (every split) or NAME:SPLIT, names or JSONL "
+                    "files, e.g. minif2f:test,proofnet (as iterate --decontam)")
     pd.add_argument("--split", help="only this split of DATASET")
-    pd.add_argument("--ngram", type=int, default=20, metavar="N", help="shared N-gram length (default 20)")
+    pd.add_argument("--ngram", type=int, default=NGRAM, metavar="N",
+                    help=f"n-gram length of the near-duplicate score (default {NGRAM}; the threshold is calibrated for it)")
+    pd.add_argument("--threshold", type=float, default=NEAR_THRESHOLD, metavar="S",
+                    help=f"near-duplicate score from which two statements with the same conclusion match "
+                    f"(default {NEAR_THRESHOLD}, calibrated on miniF2F and ProofNet)")
     pd.add_argument("--json", action="store_true",
-                    help='print {"dataset", "against", "ngram", "problems", "overlaps": [{"id", "split", '
-                    '"against", "against_id", "against_split", "reason"}]}')
+                    help='print {"dataset", "against", "ngram", "threshold", "problems", "overlaps": [{"id", "split", '
+                    '"against", "against_id", "against_split", "reason", "score"}]}')
     add_config_flags(pd, lean=False)
     pd.set_defaults(func=run_decontam)
 
@@ -188,27 +194,31 @@ def run_decontam(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     if args.ngram < 1:
         raise InputError("--ngram must be at least 1")
+    if not 0 < args.threshold <= 1:
+        raise InputError(f"--threshold {args.threshold}: must be in (0, 1]", f"the calibrated default is {NEAR_THRESHOLD}")
     names = [a.strip() for a in args.against.split(",") if a.strip()]
     if not names:
-        raise InputError("--against names no dataset", "e.g. --against minif2f,proofnet")
+        raise InputError("--against names no dataset", "e.g. --against minif2f:test,proofnet")
     problems = load_dataset(args.dataset, cfg, split=args.split)
     if not problems:
         raise InputError(f"{args.dataset}: no problems" + (f" in split {args.split!r}" if args.split else ""))
     if not problems[0].formal_statement:
         raise InputError(f"{args.dataset} has no formal statements", "decontamination compares formal statements")
-    against = {n: [p for p in load_dataset(n, cfg) if p.formal_statement] for n in names}
-    itself = next((n for n in names if _same_dataset(n, args.dataset)), None)
-    found = find_overlaps(problems, against, n=args.ngram, itself=itself)
+    against = {n: [p for p in ev if p.formal_statement] for n, ev in load_against(names, cfg).items()}
+    itself = [n for n in names if _same_dataset(spec_name(n), args.dataset)]
+    found = find_overlaps(problems, against, n=args.ngram, itself=itself, threshold=args.threshold)
     if args.json:
-        print(json.dumps({"dataset": args.dataset, "against": names, "ngram": args.ngram, "problems": len(problems),
-                          "overlaps": [o.to_json() for o in found]}, indent=1, ensure_ascii=False))
+        print(json.dumps({"dataset": args.dataset, "against": names, "ngram": args.ngram, "threshold": args.threshold,
+                          "problems": len(problems), "overlaps": [o.to_json() for o in found]},
+                         indent=1, ensure_ascii=False))
         return 0
     if found:
-        print(table([[o.id, o.split, f"{o.against}:{o.against_split}:{o.against_id}", o.reason] for o in found],
+        print(table([[o.id, o.split, f"{o.against}:{o.against_split}:{o.against_id}" if ":" not in o.against
+                      else f"{o.against}:{o.against_id}", o.reason] for o in found],
                     ["problem", "split", "matches", "reason"]))
     hit = len({(o.split, o.id) for o in found})
     eprint(f"{hit} of {len(problems)} problem(s) of {args.dataset} overlap {', '.join(names)} "
-           f"(normalised statement, or a shared {args.ngram}-gram)")
+           f"(the same canonical statement, or the same conclusion and a near-duplicate score >= {args.threshold})")
     return 0
 
 

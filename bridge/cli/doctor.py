@@ -176,7 +176,8 @@ def repl_probe(cfg: BridgeConfig) -> tuple[bool, str]:
             except ReplFault as f:
                 why = f.detail + (f" ({f.evidence})" if f.evidence else "")
                 sb = explain_failure(f.evidence, None) if v.sandboxed else None
-                return False, f"`{repl.command_line()[:200]}`: {sb or why}"[:600]
+                # the cause first; the command (inside the sandbox, a long bwrap line) after it
+                return False, f"{sb or why}; command: `{repl.command_line()[:200]}`"[:600]
             finally:
                 repl.kill()
             where = "sandboxed" if v.sandboxed else "unsandboxed"

@@ -25,7 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="One JSON object per line: problem_id, split, header, formal_statement, "
                        "helpers (lemmas the model wrote before the theorem), proof (what follows the statement), "
                        "code (helpers + statement + proof: exactly what Lean checked), sample_id, round, model, "
-                       "verdict, gate, reason, rule, completion (the model's raw answer). --proved: the samples "
+                       "verdict, gate, reason, rule, completion (the model's raw answer), checker (\"stand-in\" for `bridge demo`'s "
+                       "verdicts, which are not Lean's and never training data). --proved: the samples "
                        "verified as proved (fast-gate proofs only with --count-fast-gate); --all: every sample, "
                        "with its verdict (null when not yet verified).")
     p.add_argument("run_dir", metavar="RUN_DIR")

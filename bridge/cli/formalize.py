@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bridge.cli.common import add_config_flags, config_from_args, eprint
 from bridge.cli.signals import INTERRUPTED, stop_on_signals
+from bridge.data.decontam import NGRAM
 from bridge.errors import InputError, RunDirError
 
 DEFAULT_MODEL = "Goedel-LM/Goedel-Formalizer-V2-8B"
@@ -70,7 +71,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--decontam", default=DEFAULT_DECONTAM, metavar="SETS",
                    help="evaluation sets (NAME, NAME:SPLIT or a JSONL file, comma-separated; `none` for none) no "
                    f"survivor may match (default {DEFAULT_DECONTAM}); a set that cannot be loaded is an error")
-    f.add_argument("--ngram", type=int, default=20, help="shared n-gram length that counts as a match (default 20)")
+    f.add_argument("--ngram", type=int, default=NGRAM, metavar="N",
+                   help=f"n-gram length of decontamination's near-duplicate score (default {NGRAM}; "
+                   "docs/decontamination.md)")
     v = p.add_argument_group("proving the survivors (--prove N; the prover's flags are `bridge prove`'s)")
     v.add_argument("--prove", type=int, default=0, metavar="N",
                    help="N whole proofs per survivor from --prover-model, checked by the gate (a `bridge prove` run "

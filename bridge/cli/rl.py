@@ -29,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "of problems. Everything goes into --run-dir (rl.json, epoch-E/, checkpoints/, steps.jsonl, "
         "rewards.jsonl, adapter/, rl_summary.json): kill it at any point and rerun the same command to resume "
         "from the last checkpoint; a larger --steps goes on. Ctrl-C or SIGTERM checkpoints the current step "
-        "and exits 130.")
+        "and exits 130. An epoch with no problem inside --pass-window saves nothing (no adapter, no summary) "
+        "and exits 6.")
     g.add_argument("dataset", metavar="DATASET")
     g.add_argument("--model", default=DEFAULT_MODEL, help=f"base model name or path (default {DEFAULT_MODEL})")
     g.add_argument("--samples", type=int, default=8, metavar="G",
@@ -125,5 +126,13 @@ def run(args: argparse.Namespace) -> int:
         summary = runner.run()
     if summary.get("stopped"):
         return INTERRUPTED
+    if summary.get("empty_window"):
+        from bridge.rl.grpo import EMPTY_WINDOW
+
+        kept = (f"; the {summary['steps']} step(s) trained so far are in {summary['checkpoint']}"
+                if summary.get("checkpoint") else "; nothing was trained or saved")
+        eprint(f"bridge: {summary['reason']}: nothing to train on{kept}. Next: widen --pass-window (in a new "
+               "--run-dir), use --pass-window none, or remove that epoch's directory to measure again")
+        return EMPTY_WINDOW
     print(json.dumps({k: summary.get(k) for k in ("adapter", "steps", "stopped_early", "wall_time_s")}))
     return 0

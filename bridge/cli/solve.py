@@ -108,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None:
         problems = problems[: args.limit]
     if not problems:
-        raise InputError(f"{args.dataset}: no problems" + (f" in split {args.split!r}" if args.split else ""))
+        raise InputError(f"{args.dataset}: no problems" + (f" in split {args.split!r}" if args.split else "")
+                         + "; give a JSONL file of problems with informal statements, or a dataset name "
+                         "(bridge data list)")
     ids = [p.id for p in problems]
     if len(set(ids)) != len(ids):
         raise InputError(f"{args.dataset}: the same id in several splits", "give --split to solve one split")

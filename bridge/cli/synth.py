@@ -12,6 +12,7 @@ from bridge.cli.common import add_config_flags, config_from_args, eprint
 from bridge.cli.formalize import DEFAULT_DECONTAM, decontam_sets, slug
 from bridge.cli.report import add_count_fast_gate_flag
 from bridge.cli.signals import INTERRUPTED, stop_on_signals
+from bridge.data.decontam import NGRAM
 from bridge.errors import InputError
 
 
@@ -36,7 +37,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="do not re-check with the kernel checker even when it is there (--strict requires it)")
     p.add_argument("--decontam", default=DEFAULT_DECONTAM, metavar="SETS",
                    help=f"evaluation sets no item may match (default {DEFAULT_DECONTAM}; `none` for none)")
-    p.add_argument("--ngram", type=int, default=20)
+    p.add_argument("--max-per-seed", type=int, default=None, metavar="N",
+                   help="keep at most N items per seed and method (default 3; 0: no cap); an item that is a "
+                   "near-duplicate of one kept before it (same conclusion, docs/decontamination.md) is dropped")
+    p.add_argument("--ngram", type=int, default=NGRAM, metavar="N",
+                   help=f"n-gram length of decontamination's near-duplicate score (default {NGRAM}; "
+                   "docs/decontamination.md)")
     p.add_argument("-o", "--output", metavar="FILE", help="the items' JSONL (default RUN_DIR/synthetic.jsonl)")
     c = p.add_argument_group("conjecture")
     c.add_argument("--model", help="the conjecturer (STP's prompt; e.g. an STP checkpoint)")
@@ -69,6 +75,7 @@ def run(args: argparse.Namespace, strict_checker: object | None = None) -> int:
     from provers.backends.base import SamplingParams
     from provers.synth import (
         FIXED,
+        MAX_PER_SEED,
         METHODS,
         STP_LEMMA,
         ConjectureSettings,
@@ -94,10 +101,14 @@ def run(args: argparse.Namespace, strict_checker: object | None = None) -> int:
         raise InputError("--method conjecture needs --model (the conjecturer)", "e.g. --model M --endpoint URL")
     if args.samples < 1 or args.conjectures < 1:
         raise InputError("--samples and --conjectures must be at least 1")
+    max_per_seed = MAX_PER_SEED if args.max_per_seed is None else args.max_per_seed
+    if max_per_seed < 0:
+        raise InputError(f"--max-per-seed {max_per_seed}: must be 0 (no cap) or more")
     seeds = load_seeds(args.source, bool(cfg.count_fast_gate))
     seeds = seeds[: args.limit] if args.limit is not None else seeds
     if not seeds:
-        raise InputError(f"{args.source}: no verified proof to synthesise from")
+        raise InputError(f"{args.source}: no verified proof to synthesise from; give a `bridge prove` run directory "
+                         "with proved samples, or a JSONL of rows with `formal_statement` and `proof`")
     against = decontam_sets(args.decontam, cfg)
     mode = "off" if args.no_strict else "require" if cfg.strict else "auto"
     base_cfg = dataclasses.replace(cfg, strict=False)
@@ -120,7 +131,8 @@ def run(args: argparse.Namespace, strict_checker: object | None = None) -> int:
                               params=SamplingParams(args.temperature, args.top_p, args.max_tokens, args.seed),
                               prover_params=SamplingParams(1.0, 0.95, args.prover_max_tokens, args.seed))
     meta = {"kind": "synth", "source": args.source, "methods": list(methods), "limit": args.limit,
-            "decontam": list(against), "ngram": args.ngram, "strict": strict[0], "strict_reason": strict[1]}
+            "decontam": list(against), "ngram": args.ngram, "max_per_seed": max_per_seed, "strict": strict[0],
+            "strict_reason": strict[1]}
     if "conjecture" in methods:
         meta["conjecture_settings"] = {"model": args.model, "endpoint": args.endpoint, "per_seed": args.conjectures,
                                        "samples": args.samples, "window": list(window), "lemma": conj.lemma,
@@ -139,7 +151,7 @@ def run(args: argparse.Namespace, strict_checker: object | None = None) -> int:
         eprint(f"run directory: {run_dir} ({len(seeds)} verified proof(s); {', '.join(methods)}; strict: "
                f"{'yes' if strict[0] else 'no, ' + str(strict[1])})")
         synth = Synth(run_dir, store, methods, make_verifier, against, args.ngram, strict, bool(cfg.count_fast_gate),
-                      conj, conjecturer, prover, log=eprint)
+                      conj, conjecturer, prover, log=eprint, max_per_seed=max_per_seed)
         with stop_on_signals(synth.stop, "every verdict"):
             outcome = synth_into(synth, seeds, meta)
         if outcome.stopped:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """bridge's stand-in REPL: NOT Lean. It speaks leanprover-community/repl's protocol with the real answer
 shapes and decides by markers in the text (below), so ``bridge demo`` and the tests can show every verdict
-without a Lean toolchain. The verifier recognises it by its file name (``bridge.verify.api.is_stand_in``):
+without a Lean toolchain. The verifier recognises it by its packaged path (``bridge.verify.api.is_stand_in``):
 its verdicts say ``checker: stand-in``, are never cached and never count as solved outside a demo run.
 It imports nothing of ``bridge`` (it runs as a script inside the sandbox); ``tests/fakes/fake_repl.py``
 is a link to this file.

@@ -241,6 +241,25 @@ class Curve:
     problems: int
     label: str = ""
     style: dict[str, Any] = field(default_factory=dict)
+    lo: list[float] = field(default_factory=list)  # 95 % bootstrap interval over problems, percent, per k
+    hi: list[float] = field(default_factory=list)
+
+
+def _bands(per_problem: list[list[float]]) -> tuple[list[float], list[float]]:
+    """Per k, the 95 % bootstrap interval (percent) of the mean over problems; ``per_problem[j][i]``: problem
+    j's value at the i-th k. The same resamples at every k (``BOOTSTRAP``'s seed), so the band is smooth."""
+    import numpy as np
+
+    vals = np.asarray(per_problem, dtype=float)  # problems x ks
+    rng = np.random.default_rng(BOOTSTRAP["seed"])
+    idx = rng.integers(0, len(vals), size=(BOOTSTRAP["resamples"], len(vals)))
+    q = ((1 - BOOTSTRAP["level"]) / 2, 1 - (1 - BOOTSTRAP["level"]) / 2)
+    lo, hi = [], []
+    for i in range(vals.shape[1]):
+        a, b = np.quantile(vals[idx, i].mean(axis=1), q)
+        lo.append(100 * float(a))
+        hi.append(100 * float(b))
+    return lo, hi
 
 
 def curves(report: dict[str, Any]) -> list[Curve]:
@@ -260,13 +279,15 @@ def curves(report: dict[str, Any]) -> list[Curve]:
                 budget = int(report.get("samples") or max(p["n"] for p in sampled))
                 ks = list(range(1, budget + 1))
                 firsts = [p.get("samples_to_first_proof") for p in sampled]
-                ys = [100 * sum(1 for f in firsts if f is not None and f <= k) / len(sampled) for k in ks]
+                per = [[1.0 if f is not None and f <= k else 0.0 for k in ks] for f in firsts]
                 n = budget
             else:
                 n = min(p["n"] for p in sampled)
                 ks = list(range(1, n + 1))
-                ys = [100 * sum(pass_at_k(p["n"], p["c"], k) for p in sampled) / len(sampled) for k in ks]
-            out.append(Curve(kind, name, ks, ys, n, len(sampled)))
+                per = [[pass_at_k(p["n"], p["c"], k) for k in ks] for p in sampled]
+            ys = [100 * sum(row[i] for row in per) / len(per) for i in range(len(ks))]
+            lo, hi = _bands(per)
+            out.append(Curve(kind, name, ks, ys, n, len(sampled), lo=lo, hi=hi))
     return out
 
 
@@ -392,7 +413,7 @@ def write_report(run_dir: Path, report: dict[str, Any]) -> list[Path]:
     _write_json(out[0], report)
     out[1].write_text(markdown(report), encoding="utf-8")
     fig = figure([("", report)])
-    fig.savefig(out[2])
+    fig.savefig(out[2], bbox_inches="tight")  # the legends sit below the axes
     _close(fig)
     return out
 
@@ -424,21 +445,23 @@ def write_comparison(out_dir: Path, runs: list[tuple[str, dict[str, Any]]]) -> l
                                   for label, r in runs]})
     out[1].write_text(comparison_markdown(runs), encoding="utf-8")
     fig = figure(runs)
-    fig.savefig(out[2])
+    fig.savefig(out[2], bbox_inches="tight")
     _close(fig)
     return out
 
 
 def figure(runs: list[tuple[str, dict[str, Any]]]) -> Any:
     """pass@k curves of one or several runs: splits on the left, bands on the right, a fixed 0-100 %
-    axis so figures compare at a glance, n and the problem count in every legend entry."""
+    axis so figures compare at a glance, n and the problem count in every legend entry. Each run has its
+    own colour (one run: each curve has its own), each curve its 95 % bootstrap interval as a band; the
+    legends sit below the axes, off the data."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), dpi=100, sharey=True)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = plt.get_cmap("tab10").colors if len(runs) <= 10 else plt.get_cmap("tab20").colors
     markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
     styles = ["-", "--", ":", "-."]
     kmax = 1
@@ -449,9 +472,17 @@ def figure(runs: list[tuple[str, dict[str, Any]]]) -> Any:
                 kmax = max(kmax, c.ks[-1])
                 name = f"{label}: {c.name}" if label else c.name
                 what = "solved within k, stop-on-first" if stop else "pass@k"
-                ax.plot(c.ks, c.ys, color=colors[ci % len(colors)], linestyle=styles[ri % len(styles)],
-                        marker=markers[ri % len(markers)] if len(c.ks) < 20 else None, markersize=4,
+                # several runs: the colour is the run's, the line style the group's; one run: a colour per group
+                color = colors[(ri if len(runs) > 1 else ci) % len(colors)]
+                style = styles[ci % len(styles)] if len(runs) > 1 else "-"
+                ax.plot(c.ks, c.ys, color=color, linestyle=style,
+                        marker=markers[ci % len(markers)] if len(c.ks) < 20 else None, markersize=4,
                         label=f"{name} ({what}; n={c.n}, {c.problems} problems)")
+                if c.lo and len(c.ks) > 1:
+                    ax.fill_between(c.ks, c.lo, c.hi, color=color, alpha=0.15, linewidth=0)
+                elif c.lo:  # one k: the interval as an error bar
+                    ax.errorbar(c.ks, c.ys, yerr=[[c.ys[0] - c.lo[0]], [c.hi[0] - c.ys[0]]], color=color,
+                                capsize=3, linestyle="none")
     for ax, kind in zip(axes, ("split", "band"), strict=True):
         ax.set_ylim(0, 100)
         if kmax > 1:
@@ -462,13 +493,16 @@ def figure(runs: list[tuple[str, dict[str, Any]]]) -> Any:
         ax.set_title(f"by {kind}", fontsize=9)
         ax.grid(True, alpha=0.3)
         if ax.get_lines():
-            ax.legend(fontsize=7, loc="lower right")
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.2), frameon=False,
+                      title="shaded: 95 % bootstrap interval over problems", title_fontsize=7)
     axes[0].set_ylabel("pass@k (%)")
     if len(runs) == 1:
         r = runs[0][1]
         n_problems = r.get("problems_total")
         title = (f"{r.get('dataset')} {r.get('split') or ''}: {r.get('model')} "
                  f"(n={r.get('samples')} samples per problem, {n_problems} problems)")
+        if r.get("checker") == "stand-in":
+            title = "STAND-IN verdicts, not Lean's: " + title
     else:
         title = f"pass@k of {len(runs)} runs: " + ", ".join(label for label, _ in runs)
     fig.suptitle(title[:150], fontsize=9)

@@ -18,7 +18,15 @@ from typing import Any
 from bridge.eval.passk import bootstrap_ci, default_ks, mean_pass_at_k, pass_at_k
 from bridge.informal import rft
 from bridge.informal.extract import split_steps
-from bridge.informal.metrics import Group, ProblemResult, Profile, profile_summary, rank_by_score, summary
+from bridge.informal.metrics import (
+    Group,
+    ProblemResult,
+    Profile,
+    consensus_pass_at_k,
+    profile_summary,
+    rank_by_score,
+    summary,
+)
 from bridge.informal.problem import InformalProblem
 from bridge.informal.store import Solution, SolveStore
 from bridge.informal.tir import PYTHON_BLOCK
@@ -177,9 +185,29 @@ def build_solve_report(store: SolveStore) -> dict[str, Any]:
         "sampling": meta.get("sampling"),
         "dataset": meta.get("dataset"),
         "split": meta.get("split"),
+        # consensus.png's curves: pass@k and consensus pass@k at every k = 1..N, per band
+        "consensus_curves": {band: band_curves(v, budget) for band, v in sorted(by_band.items())},
         "problems": [_problem_json(r) for r in rows],
     }
     return report
+
+
+def band_curves(rows: Sequence[ProblemResult], budget: int) -> dict[str, Any]:
+    """pass@k and consensus pass@k (the majority of k samples is correct) of one group at every k from 1
+    to ``budget``, each over the problems with at least k samples."""
+    sampled = [r for r in rows if r.n > 0]
+    ks = list(range(1, budget + 1))
+
+    def cons(r: ProblemResult, k: int) -> float:
+        return consensus_pass_at_k([len(g.members) for g in r.groups], [g.correct for g in r.groups],
+                                   r.n - sum(len(g.members) for g in r.groups), k)
+
+    def mean(xs: list[float]) -> float | None:
+        return sum(xs) / len(xs) if xs else None
+
+    return {"ks": ks, "problems": len(rows),
+            "pass_at_k": [mean_pass_at_k([(r.n, r.c) for r in sampled], k) for k in ks],
+            "consensus_pass_at_k": [mean([cons(r, k) for r in sampled if r.n >= k]) for k in ks]}
 
 
 def _problem_json(r: ProblemResult) -> dict[str, Any]:
@@ -287,21 +315,29 @@ def consensus_figure(report: dict[str, Any]) -> Any:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=100)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (band, g) in enumerate(sorted(report["difficulty_band_metrics"].items())):
+    colors = plt.get_cmap("tab10").colors
+    curves = report.get("consensus_curves")
+    if curves is None:  # a report written before every-k curves: its pass@k columns
+        curves = {band: {"ks": [int(k) for k in g["pass_at_k"]], "problems": g["problems"],
+                         "pass_at_k": list(g["pass_at_k"].values()),
+                         "consensus_pass_at_k": [g["consensus_pass_at_k"].get(k) for k in g["pass_at_k"]]}
+                  for band, g in report["difficulty_band_metrics"].items()}
+    for i, (band, g) in enumerate(sorted(curves.items())):
         for key, style, what in (("pass_at_k", "-", "pass@k"), ("consensus_pass_at_k", "--", "consensus pass@k")):
-            pts = [(int(k), 100 * v) for k, v in g[key].items() if v is not None]
+            pts = [(k, 100 * v) for k, v in zip(g["ks"], g[key], strict=True) if v is not None]
             if pts:
-                ax.plot(*zip(*pts, strict=True), linestyle=style, marker="o", markersize=3, color=colors[i % len(colors)],
-                        label=f"{band}: {what} ({g['problems']} problems)")
+                ax.plot(*zip(*pts, strict=True), linestyle=style, marker="o" if len(pts) < 20 else None, markersize=3,
+                        color=colors[i % len(colors)], label=f"{band}: {what} ({g['problems']} problems)")
     ax.set_ylim(0, 100)
     ax.set_xlabel("k (samples)")
     ax.set_ylabel("%")
     if report["samples"] > 1:
         ax.set_xscale("log", base=2)
+        ticks = [2**i for i in range(int(report["samples"]).bit_length()) if 2**i <= report["samples"]]
+        ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.grid(True, alpha=0.3)
-    if ax.get_lines():
-        ax.legend(fontsize=7, loc="lower right")
+    if ax.get_lines():  # below the axes, off the data
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False, ncol=2)
     ax.set_title(f"{report.get('dataset')}: {report.get('model')} ({report.get('mode')}, n={report['samples']})"[:120],
                  fontsize=9)
     fig.tight_layout()
@@ -322,7 +358,7 @@ def write_solve_report(run_dir: Path, report: dict[str, Any]) -> list[Path]:
     write_json(out[0], report)
     out[1].write_text(markdown(report), encoding="utf-8")
     for path, fig in ((out[2], figure([("", report)])), (out[3], consensus_figure(report))):
-        fig.savefig(path)
+        fig.savefig(path, bbox_inches="tight")  # the legends sit below the axes
         plt.close(fig)
     return out
 

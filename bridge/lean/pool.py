@@ -320,9 +320,11 @@ class _Worker:
             probe.start()
             probe.send(Command(cmd=hdr.START_PROBE), self.pool.limits.header_timeout)
         except ReplFault as f2:
-            raise StartFailed(f"the REPL could not start: `{cmdline}` exited before answering anything"
+            # the cause first (its stderr), the command line last: inside the sandbox it is ~2,000 characters
+            raise StartFailed("the REPL could not start: it exited before answering anything"
                               + (f" ({evidence})" if evidence else "")
-                              + ("" if f2.silent or f2.kind == "start" else f"; a second start: {f2.detail}"),
+                              + ("" if f2.silent or f2.kind == "start" else f"; a second start: {f2.detail}")
+                              + f"; command: `{cmdline}`",
                               hdr.NEXT_STEP_START) from None
         finally:
             probe.kill()

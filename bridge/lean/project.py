@@ -106,6 +106,24 @@ class ReplLaunch:
     env: dict[str, str] | None = None  # the environment to start it with (None: ours)
 
 
+def caller_relative(argv: list[str], cwd: Path | None = None) -> list[str]:
+    """A --repl-cmd runs in the project directory, but the person wrote its paths from where they are:
+    each relative argument that looks like a path (a slash, or a suffix: ``repl.py``) and exists from
+    ``cwd`` (the caller's directory) becomes absolute. Bare words (``python``, ``env``, ``repl``) are left
+    to PATH, as a shell leaves them."""
+    here = Path.cwd() if cwd is None else cwd
+    out = []
+    for i, a in enumerate(argv):
+        p = Path(a)
+        # a path, not a word: it has a slash, or a file name's suffix (`repl.py`); never `lake`, `env`, `repl`
+        pathlike = "/" in a or (i > 0 and bool(p.suffix))
+        if pathlike and not a.startswith("-") and "=" not in a.split("/")[0] and not p.is_absolute() \
+                and (here / p).exists():
+            a = str((here / p).resolve())
+        out.append(a)
+    return out
+
+
 def repl_launch(cfg: BridgeConfig) -> ReplLaunch:
     """How to start a REPL: ``repl_cmd`` (split as a shell would) run in the project dir, or the project's."""
     project = find_project(cfg)
@@ -114,7 +132,7 @@ def repl_launch(cfg: BridgeConfig) -> ReplLaunch:
         argv = shlex.split(cfg.repl_cmd)
         if not argv:
             raise SetupError("the REPL command is empty", "set --repl-cmd / BRIDGE_REPL_CMD to a command")
-        return ReplLaunch(argv, project.path, version, project.manifest_hash())
+        return ReplLaunch(caller_relative(argv), project.path, version, project.manifest_hash())
     if shutil.which("lake") is None:
         raise SetupError(
             "no `lake` on PATH, so no Lean REPL can be started",

@@ -38,6 +38,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -129,12 +130,23 @@ def _is_root() -> bool:
 # -- environment -------------------------------------------------------------------------------------
 
 
+def sandbox_search_path(env: Mapping[str, str] | None = None) -> str:
+    """The sandbox's PATH: the host's, with this interpreter's directory appended, so that a command
+    like ``env X=1 python script.py`` finds a python (the same one ``lean_readonly_paths`` binds)."""
+    src = os.environ if env is None else env
+    parts = [p for p in src.get("PATH", "/usr/bin:/bin").split(os.pathsep) if p]
+    here = os.path.dirname(os.path.abspath(sys.executable))
+    return os.pathsep.join(parts + ([here] if here and here not in parts else []))
+
+
 def sandbox_env(env: Mapping[str, str] | None, tmpdir: Path, toolchain: Path | None) -> dict[str, str]:
-    """The variables the sandboxed process gets: the allow-listed ones of ``env``, never a secret-named one."""
+    """The variables the sandboxed process gets: the allow-listed ones of ``env``, never a secret-named one;
+    PATH also has this interpreter's directory (``sandbox_search_path``)."""
     src = os.environ if env is None else env
     out = {k: v for k, v in src.items()
            if (k in ENV_ALLOW or k.startswith(ENV_ALLOW_PREFIXES)) and not SECRET_NAME.search(k)
            and "\0" not in v}
+    out["PATH"] = sandbox_search_path(src)
     out["HOME"] = out["TMPDIR"] = str(tmpdir)
     if toolchain is not None:  # with HOME moved, elan's proxies would otherwise look in tmpdir/.elan
         out["ELAN_HOME"] = str(toolchain)
@@ -215,10 +227,14 @@ def lean_readonly_paths(project: Path, argv: Sequence[str], *, env: Mapping[str,
     tc = toolchain_dir(src)
     if tc is not None:
         paths.append(tc)
+    # the command word: argv[0], or after `env [-opts] [NAME=VALUE]...` the program env runs
+    command = 0
+    if argv and Path(argv[0]).name == "env":
+        command = next((i for i, a in enumerate(argv) if i > 0 and not a.startswith("-") and "=" not in a), 0)
     for i, a in enumerate(argv):
         p = Path(a)
-        if i == 0 and not p.is_absolute():
-            found = shutil.which(a, path=src.get("PATH"))
+        if i in (0, command) and not p.is_absolute():
+            found = shutil.which(a, path=sandbox_search_path(src))
             if found is None:
                 continue
             p = Path(found)
@@ -427,14 +443,24 @@ def wrap(
 # -- failures ----------------------------------------------------------------------------------------
 
 
+_BWRAP_MSG = re.compile(r"(?:^|[\s(])bwrap: ([^;\n]+)")
+# bwrap's messages about a path (bubblewrap's bubblewrap.c/utils.c: "Can't find source path %s: %s",
+# "execvp %s: %s", "Can't chdir to %s: %s", "Can't mkdir %s: %s", "Can't create file at %s: %s")
+_BWRAP_PATH = re.compile(r"(?:source path|execvp|chdir to|mkdir|file at|open) (\S+?):")
+
+
 def explain_failure(stderr: str, returncode: int | None) -> str | None:
-    """One line if bwrap itself failed to start the sandbox (its ``bwrap: ...`` message), else None."""
+    """One line if bwrap itself failed to start the sandbox (its own ``bwrap: ...`` message, wherever it
+    is in ``stderr``), the path it names first; else None."""
     if returncode == 0:
         return None
-    for line in stderr.splitlines():
-        if line.startswith("bwrap:"):
-            return "the sandbox (bubblewrap) failed to start: " + line[len("bwrap:"):].strip()
-    return None
+    m = _BWRAP_MSG.search(stderr)
+    if m is None:
+        return None
+    said = m.group(1).strip().rstrip(")")
+    where = _BWRAP_PATH.search(said)
+    missing = f"missing: {where.group(1)}; " if where and "No such file" in said else ""
+    return f"the sandbox (bubblewrap) failed to start: {missing}bwrap says: {said}"
 
 
 # -- probing the real policy -------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bridge.data.decontam import NGRAM
 from bridge.errors import InputError
 from provers.formalize.stages import DEFAULT_BUDGET
 
@@ -63,7 +64,7 @@ class FormalizeStage:
     judge_temperature: float = 0.7
     judge_max_tokens: int = 2048
     decontam: str = "minif2f,proofnet"
-    ngram: int = 20
+    ngram: int = NGRAM  # decontamination's near-duplicate score (docs/decontamination.md)
 
 
 @dataclass
@@ -82,7 +83,7 @@ class SynthStage:
     enabled: bool = True
     methods: list[str] = field(default_factory=lambda: ["have-lift", "mutate"])
     decontam: str | None = None  # default: the formalize stage's
-    ngram: int = 20
+    ngram: int = NGRAM  # decontamination's near-duplicate score (docs/decontamination.md)
 
 
 @dataclass

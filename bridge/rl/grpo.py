@@ -46,6 +46,7 @@ CHECKPOINTS = "checkpoints"
 STEPS = "steps.jsonl"
 REWARDS = "rewards.jsonl"
 INTERRUPTED = 130
+EMPTY_WINDOW = 6  # exit status of `bridge rl grpo` when no problem's pass rate lies in the window (docs/rl.md)
 # settings a resumed run must share with the run it resumes (--steps may grow; learning-rate and logging
 # knobs may change)
 FIXED = ("dataset", "split", "limit", "model", "template", "samples", "pass_window", "prompts_per_step",
@@ -211,10 +212,12 @@ class GRPORun:
         self._check_settings()
         if (self.run_dir / SUMMARY).is_file():
             done = json.loads((self.run_dir / SUMMARY).read_text(encoding="utf-8"))
-            if done.get("steps", 0) >= cfg.steps or done.get("stopped_early"):
+            if done.get("steps", 0) >= cfg.steps and not done.get("stopped_early"):
                 self.log(f"{self.run_dir}: already finished ({done.get('steps')} steps)")
                 return done
-            (self.run_dir / SUMMARY).unlink()  # a larger --steps: go on
+            # a larger --steps goes on; so does a run an empty pass window stopped (before issue 26 it wrote
+            # a summary that read as finished)
+            (self.run_dir / SUMMARY).unlink()
         stack = _ml_stack()
         torch = stack["torch"]
         from bridge.train.sft import parameter_counts, resolve_device, state_digest
@@ -259,8 +262,8 @@ class GRPORun:
                                "kept": len(plan.kept)})
                 if plan.steps == 0:
                     stopped_early = (f"epoch {self.epoch}: no problem's pass rate lies in the window "
-                                     f"({window_text(cfg.pass_window)}): nothing left to learn from")
-                    self.log(f"bridge: {stopped_early}; widen --pass-window, or use --pass-window none")
+                                     f"({window_text(cfg.pass_window)}; rates in "
+                                     f"{self.run_dir / f'epoch-{self.epoch}' / 'pass_rates.jsonl'})")
                     break
                 trainer.train_dataset = stack["Dataset"].from_list(
                     prompt_rows([self.problems[pid] for pid in plan.rows], self.family))
@@ -276,6 +279,12 @@ class GRPORun:
                 reward.close()
         wall = time.perf_counter() - t0
         step = int(trainer.state.global_step)
+        if stopped_early is not None and not self.stopped.is_set():
+            # nothing to train on: no adapter and no summary are written (a summary would read as finished);
+            # the measurement is kept, and the trained steps so far stay in their checkpoint
+            last = latest_checkpoint(self.run_dir)
+            return {"empty_window": True, "steps": step, "reason": stopped_early, "epoch": self.epoch,
+                    "checkpoint": str(last) if last else None, "wall_time_s": wall}
         if self.stopped.is_set() and step < cfg.steps and not stopped_early:
             self.log(f"bridge: stopped at step {step}; checkpoint {latest_checkpoint(self.run_dir)}; run the same "
                      "command again to go on")

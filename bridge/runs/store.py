@@ -61,6 +61,8 @@ def counted_sql(count_fast_gate: bool, count_stand_in: bool = False) -> str:
 
 
 CORE_TABLES = ("meta", "problems", "prompts", "samples", "verdicts")
+# what a start records before it makes anything (the settings and the input): rows there lock nothing
+INPUT_TABLES = ("meta", "problems", "prompts", "informal_problems")
 
 
 def writable_dir(path: Path, what: str = "run directory", flag: str = "--run-dir") -> Path:
@@ -145,7 +147,7 @@ class RunStore:
         """Nothing made yet (no samples, verdicts, solutions...): such a run does not lock its settings."""
         tables = [r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         return all(self.db.execute(f"SELECT 1 FROM \"{t}\" LIMIT 1").fetchone() is None
-                   for t in tables if t not in ("meta", "problems", "prompts"))
+                   for t in tables if t not in INPUT_TABLES)
 
     def __enter__(self) -> RunStore:
         return self

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bridge import jsonl
-from bridge.data.decontam import find_contamination, find_text_contamination
+from bridge.data import decontam
+from bridge.data.decontam import NEAR_THRESHOLD, NGRAM, EvalIndex, find_text_contamination
 from bridge.data.problem import Problem
 from bridge.errors import InputError
 from bridge.jsonl import write_json  # noqa: F401 - kept importable from here (rounds, merge, sft, iterate)
@@ -236,14 +237,20 @@ def informal_train_rows(rows: Iterable[InformalRow], fam: Family, source: str) -
     return out
 
 
-def contaminated(problems: Iterable[Problem], against: dict[str, list[Problem]], n: int = 20) -> list[dict[str, str]]:
-    """Every problem whose statement matches one of an evaluation set (normalised statement or a shared
-    n-gram, ``bridge.data.decontam``), once per evaluation set."""
+def contaminated(problems: Iterable[Problem], against: dict[str, list[Problem]], n: int = NGRAM,
+                 threshold: float = NEAR_THRESHOLD) -> list[dict[str, Any]]:
+    """Every problem whose statement matches one of an evaluation set (``bridge.data.decontam``: the same
+    canonical statement, or a near-duplicate with the same conclusion), once per evaluation set, with the
+    evaluation problem it matched, why, and the score."""
     ps = list(problems)
     out = []
     for name, ev in against.items():
-        for c in find_contamination(ps, ev, n):
-            out.append({"problem_id": c.train_id, "against": name, "against_id": c.eval_id, "reason": c.reason})
+        index = EvalIndex(ev, n)
+        for p in ps:
+            c = index.match(p.id, p.formal_statement, threshold) if p.formal_statement else None
+            if c is not None:
+                out.append({"problem_id": c.train_id, "against": name, "against_id": c.eval_id, "reason": c.reason,
+                            "score": round(c.score, 4), **({"also": list(c.also)} if c.also else {})})
     return out
 
 
@@ -281,18 +288,7 @@ def verified_proofs(store: RunStore, round_: int, count_fast_gate: bool,
 def load_against(names: Iterable[str], cfg: BridgeConfig) -> dict[str, list[Problem]]:
     """Evaluation sets by ``NAME`` (every split) or ``NAME:SPLIT``; one that cannot be had is an error
     (decontamination fails closed)."""
-    from bridge.data.loader import load_dataset
-
-    out: dict[str, list[Problem]] = {}
-    for spec in names:
-        name, _, split = spec.partition(":")
-        try:
-            out[spec] = load_dataset(name, cfg, split=split or None)
-        except InputError as e:
-            raise InputError(f"decontamination against {spec}: {e.message}",
-                             "point --data-dir (BRIDGE_DATA_DIR) at a copy of it, choose other sets with "
-                             "--decontam, or --decontam none") from None
-    return out
+    return decontam.load_against(names, cfg, flag="--decontam")
 
 
 def read_informal(path: Path) -> list[InformalRow]:

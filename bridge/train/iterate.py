@@ -356,6 +356,15 @@ class Iteration:
             "rows": len(rows), "bands": bands, "mix": d.mix, "informal_quota": quota,
             "informal_available": available, "build_s": time.perf_counter() - t0,
         }
+        why = no_training_reason(len(proofs), len(selected), len(dropped), len(statements), len(rejected),
+                                 len(lean), len(rows), synth_summary)
+        if why is not None:
+            # nothing to train on: recorded, and no snapshot (an empty one cannot be loaded back); the round
+            # carries the previous adapter forward
+            summary["no_training_reason"] = why
+            write_json(rd / "data.json", summary)
+            self.log(f"round {k}: no training rows: {why}")
+            return
         write_json(rd / "data.json", summary)
         save_snapshot(rows, rd / "train")
         self.log(f"round {k}: {len(proofs)} verified proofs -> {len(lean)} Lean rows ({summary['new_proofs']} new; "
@@ -388,9 +397,15 @@ class Iteration:
     def train(self, k: int, rd: Path, init: Path | None) -> None:
         import datasets
 
+        extra = {"round": k, "run_dir": str(self.dir), "pool": self.cfg.pool, "train_data": str(rd / "train")}
+        data = _read(rd / "data.json") or {}
+        if data.get("rows") == 0:
+            self.log(f"round {k}: nothing to train on; the previous adapter stands ({init or 'none'})")
+            untrained_summary(rd, self.cfg.model, self.fam, init, data.get("no_training_reason") or "no training rows",
+                              {**extra, "train_data": None})
+            return
         # in memory: the trainer's map() would otherwise write cache files into the snapshot
         ds = datasets.load_from_disk(str(rd / "train"), keep_in_memory=True)
-        extra = {"round": k, "run_dir": str(self.dir), "pool": self.cfg.pool, "train_data": str(rd / "train")}
         if len(ds) == 0:
             self.log(f"round {k}: nothing to train on; the previous adapter stands")
             untrained_summary(rd, self.cfg.model, self.fam, init, "no verified proofs to train on", extra)
@@ -453,7 +468,7 @@ class Iteration:
                 f"see {rd / 'canary_alarm.json'}; check --repl-cmd, the Lean project and the soundness gate "
                 "(`bridge doctor --soundness`) before trusting any verdict of this run")
         timings.setdefault("sample_s", time.perf_counter() - t0)
-        if not (rd / "train").is_dir():
+        if not (rd / "train").is_dir() and not _empty_round(rd):
             t0 = time.perf_counter()
             self.build_data(k, rd)
             timings["data_s"] = time.perf_counter() - t0
@@ -509,6 +524,32 @@ def _read(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+def _empty_round(rd: Path) -> bool:
+    """Whether the round's training set was built and is empty (data.json says 0 rows, and why)."""
+    data = _read(rd / "data.json")
+    return bool(data) and data.get("rows") == 0 and bool(data.get("no_training_reason"))
+
+
+def no_training_reason(verified: int, selected: int, decontaminated: int, statements: int, strict_rejected: int,
+                       lean_rows: int, rows: int, synthetic: dict[str, Any] | None) -> str | None:
+    """Why a round has no training rows (pure; None when it has some)."""
+    if rows:
+        return None
+    synth = ""
+    if synthetic and synthetic.get("used"):
+        synth = f"; --synthetic: {synthetic.get('kept', 0)} of {synthetic.get('rows_in', 0)} row(s) kept"
+    elif synthetic:
+        synth = f"; --synthetic: {synthetic.get('why')}"
+    if verified == 0:
+        return "no proof was accepted (no verified proof of a pool statement)" + synth
+    if statements and decontaminated == statements:
+        return (f"every statement with a verified proof ({statements}) matched an evaluation set and was dropped "
+                "by decontamination (see decontamination.matches)" + synth)
+    if strict_rejected and lean_rows == 0:
+        return f"the strict re-check rejected every remaining proof ({strict_rejected})" + synth
+    return f"no Lean rows from {selected} selected proof(s)" + synth
+
+
 def round_summary(k: int, statements: list[Problem], cans: list[Problem], counts: dict[str, tuple[int, int]],
                   pool_total: int, data: dict[str, Any], training: dict[str, Any], report: dict[str, Any] | None,
                   timings: dict[str, float], init: Path | None, adapter: Path | None, run_dir: Path,
@@ -543,6 +584,7 @@ def round_summary(k: int, statements: list[Problem], cans: list[Problem], counts
         "pool_total": pool_total,
         "new_proofs": data.get("new_proofs", 0),
         "training_rows": data.get("rows", 0),
+        "no_training_reason": data.get("no_training_reason"),
         "training_rows_by_band": data.get("bands", {}),
         "training_tokens": training.get("train_tokens", 0),
         "trained": training.get("trained", False),

@@ -57,6 +57,10 @@ def markdown(rounds: list[dict[str, Any]], base: dict[str, Any] | None = None) -
         lines.append(f"| {r['round']} | {r['statements_in_pool']} | {r['solved_so_far']}/{r['pool_total']} | "
                      f"{r['new_proofs']} | {r['training_rows']} | {r['training_tokens']} | "
                      f"{'yes' if r.get('strict') else 'no'} | " + " | ".join(_pct(pk.get(k)) for k in ks) + " |")
+    for r in rounds:
+        if r.get("no_training_reason"):
+            lines += ["", f"round {r['round']}: no training rows ({r['no_training_reason']}); the previous adapter "
+                      "was carried forward."]
     if any(not r.get("strict") for r in rounds):
         why = next((r.get("strict_reason") for r in rounds if not r.get("strict")), None)
         lines += ["", f"strict = no: the training proofs were not re-checked by the kernel checker ({why})."]

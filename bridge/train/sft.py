@@ -204,6 +204,10 @@ def train_sft(train: Any, model: str, out: Path, family: Family, cfg: LoraSFTCon
                          "use a completion-mode template (--template deepseek-v1.5) or a chat model")
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
+    # what was really loaded, recorded in the summary: a silent float32 fallback or a 4-bit load that did
+    # not happen shows there (the GPU tests read these)
+    loaded = {"weights_dtype": str(base.get_input_embeddings().weight.dtype).replace("torch.", ""),
+              "linear4bit_modules": sum(1 for m in base.modules() if type(m).__name__ == "Linear4bit")}
     if quant:
         from peft import prepare_model_for_kbit_training
 
@@ -285,7 +289,7 @@ def train_sft(train: Any, model: str, out: Path, family: Family, cfg: LoraSFTCon
         "tokens_per_second": seen / wall if wall > 0 else None,
         "wall_time_s": wall,
         "peak_memory_gb": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
-        "model": {"parameter_counts": counts, "architecture": getattr(base.config, "model_type", None)},
+        "model": {"parameter_counts": counts, "architecture": getattr(base.config, "model_type", None), **loaded},
         "resumed_from_checkpoint": resume,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
         "versions": _versions(),

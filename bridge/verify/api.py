@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 import tempfile
 import threading
 import warnings
@@ -79,12 +80,24 @@ class RunStats:
 
 
 STAND_IN_MODULE = "bridge.demo.standin_repl"
+_WRAPPED = re.compile(r"`[^`]*\bbwrap\b[^`]*`")  # a sandbox command line quoted in a start failure
+
+
+_STAND_IN_DIR = Path(__file__).resolve().parents[1] / "demo"  # bridge/demo (a path only: no upward import)
 
 
 def is_stand_in(argv: list[str]) -> bool:
     """Is this REPL command bridge's packaged stand-in (``bridge/demo/standin_repl.py``), not Lean? Any
-    argument naming it, as a file or as ``-m bridge.demo.standin_repl``, makes it one (fail closed)."""
-    return any(Path(a).name == "standin_repl.py" or a == STAND_IN_MODULE for a in argv)
+    argument naming that file (through any path to its directory) or ``-m bridge.demo.standin_repl``
+    makes it one. The tests' links and wrappers elsewhere (``tests/fakes/fake_repl.py``) are not: they
+    stand for Lean in the tests."""
+    for a in argv:
+        if a == STAND_IN_MODULE:
+            return True
+        p = Path(a)
+        if p.name == "standin_repl.py" and p.parent.resolve() == _STAND_IN_DIR:
+            return True
+    return False
 
 
 class Verifier:
@@ -357,10 +370,21 @@ class Verifier:
                 for d in waiting:
                     yield Verdict(**{**v.__dict__, "id": d.id, "cached": True})
         except StartFailed as e:
-            why = sandbox.explain_failure(e.message, None) if self._sandboxed else None
-            raise SetupError(why + f" ({e.message})" if why else e.message, e.next_step) from None
+            raise SetupError(self._start_failure(e.message), e.next_step) from None
         finally:
             self._pool_now = None
+
+    def _start_failure(self, message: str) -> str:
+        """A start failure for a person: bwrap's own message and the missing path first; the sandbox's
+        long command line replaced by the REPL command it wraps (all of it with --verbose)."""
+        if not self._sandboxed:
+            return message
+        if not self.cfg.verbose:
+            short = " ".join(self.launch.argv)
+            message = _WRAPPED.sub(lambda m: f"`{short}` (in the sandbox; --verbose shows the bwrap command)",
+                                   message)
+        why = sandbox.explain_failure(message, None)
+        return f"{why}; {message}" if why else message
 
     def verify_all(self, candidates: Iterable[Candidate]) -> list[Verdict]:
         """All verdicts, in input order."""

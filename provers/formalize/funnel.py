@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge import jsonl
+from bridge.data.decontam import NGRAM
 from bridge.data.problem import Problem
 from bridge.errors import InputError, SetupError
 from bridge.runs.store import RunStore, SampleRow, sample_id
@@ -92,7 +93,7 @@ class FormalizeSettings:
     vote_rule: str = "unanimous"
     judge_params: SamplingParams = JUDGE_SAMPLING
     back_translation: bool = True
-    ngram: int = 20
+    ngram: int = NGRAM
 
     def stages(self) -> tuple[str, ...]:
         return STAGES if self.back_translation else tuple(s for s in STAGES if s != "back_translation")
@@ -424,8 +425,9 @@ def load_informal(name_or_path: str, cfg: Any, split: str | None = None) -> list
     if split is not None:
         problems = [p for p in problems if p.split == split]
     if not problems:
-        raise InputError(f"{name_or_path}: no informal statements" + (f" in split {split!r}" if split else ""),
-                         'give a JSONL file of {"id", "informal"} rows or a dataset with informal statements')
+        # one line: the input and the next step
+        raise InputError(f"{name_or_path}: no informal statements" + (f" in split {split!r}" if split else "")
+                         + '; give a JSONL file of {"id", "informal"} rows or a dataset with informal statements')
     return problems
 
 

@@ -6,7 +6,7 @@ Order is cheapest first, and a candidate goes to a stage only when it passed eve
   extracted          pure   the answer holds one Lean theorem statement
   well_formed        pure   one named theorem ending in `:= by`, no `sorry` in it, passes the static screen
   unique             pure   no earlier candidate has the same statement up to names and whitespace
-  uncontaminated     pure   it matches no evaluation-set statement (normalised, or a shared n-gram)
+  uncontaminated     pure   it matches no evaluation-set statement (canonical form, or a near-duplicate)
   elaborates         Lean   it elaborates with `sorry` in the header (verdict `incomplete`, no error)
   consistent         Lean   the tactic budget cannot prove `False` from its hypotheses
   nontrivial         Lean   the budget cannot prove it outright
@@ -26,7 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.data.decontam import find_contamination, normalize
+from bridge.data import decontam
+from bridge.data.decontam import NGRAM, find_contamination
 from bridge.data.problem import Problem
 from bridge.data.validate import check_statement
 from bridge.eval.report import error_kind
@@ -133,8 +134,9 @@ def check_well_formed(statement: str, header: str, other_declarations: list[str]
 
 
 def dedupe_key(statement: str) -> str:
-    """Statements equal up to whitespace, the theorem's name and binder names (``decontam.normalize``)."""
-    return " ".join(normalize(statement))
+    """Statements equal up to the theorem's name, binder and hypothesis names, whitespace, comments,
+    redundant parentheses and the order of hypotheses (``decontam.canonical``)."""
+    return decontam.dedupe_key(statement)
 
 
 def check_unique(cid: str, statement: str, seen: dict[str, str]) -> StageResult:
@@ -147,13 +149,14 @@ def check_unique(cid: str, statement: str, seen: dict[str, str]) -> StageResult:
     return ok("unique", "unique", "no earlier candidate states the same")
 
 
-def check_uncontaminated(cid: str, statement: str, against: dict[str, list[Problem]], n: int) -> StageResult:
+def check_uncontaminated(cid: str, statement: str, against: dict[str, list[Problem]], n: int = NGRAM) -> StageResult:
     probe = Problem(id=cid, split="", header="", formal_statement=statement)
     for name, ev in against.items():
         hits = find_contamination([probe], ev, n)
         if hits:
             return no("uncontaminated", f"contaminated: {name}",
-                      f"matches {hits[0].eval_id} of {name} ({hits[0].reason})", against=name, against_id=hits[0].eval_id)
+                      f"matches {hits[0].eval_id} of {name} ({hits[0].reason})", against=name, against_id=hits[0].eval_id,
+                      score=round(hits[0].score, 4))
     sets = ", ".join(against) or "no evaluation set"
     return ok("uncontaminated", "clean", f"matches nothing in {sets}")
 
