@@ -134,3 +134,126 @@ def test_the_stand_in_is_recognised_by_its_packaged_path_only(tmp_path: Path) ->
     # the tests' link and a wrapper of the same name elsewhere stand for Lean in the tests
     assert not is_stand_in([sys.executable, str(FAKE_REPL)])
     assert not is_stand_in([sys.executable, str(tmp_path / "standin_repl.py")])
+
+
+# -- bridge demo --tiny-model: one real `iterate` round with a tiny random model (the ml extra) ------------
+
+
+def test_tiny_model_without_the_ml_extra_is_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
+    env.update(XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHONPATH=str(ROOT))
+    light = ("import sys\nfor m in " + repr(HEAVY) + ": sys.modules[m] = None\n"
+             "from bridge.cli.main import main\nsys.exit(main(sys.argv[1:]))")
+    r = subprocess.run([sys.executable, "-c", light, "demo", "--tiny-model", "--run-dir", str(tmp_path / "run")],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 3, r.stderr[-2000:]
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'pip install -e ".[ml]"' in lines[0] and "Traceback" not in r.stderr
+    assert not (tmp_path / "run").exists()  # checked before anything ran
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    pytest.importorskip("trl")
+    pytest.importorskip("peft")
+    tmp = tmp_path_factory.mktemp("tiny")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
+    # no data directory: the demo needs neither miniF2F nor ProofNet
+    env.update(XDG_CACHE_HOME=str(tmp / "cache"), XDG_CONFIG_HOME=str(tmp / "config"), PYTHONPATH=str(ROOT),
+               BRIDGE_DATA_DIR=str(tmp / "no-data"))
+    argv = [sys.executable, "-m", "bridge", "demo", "--tiny-model", "--run-dir", str(tmp / "run")]
+    r = subprocess.run(argv, cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
+    return {"r": r, "dir": tmp / "run", "it": tmp / "run" / "iterate", "env": env, "argv": argv, "tmp": tmp}
+
+
+def test_tiny_model_runs_one_iterate_round(tiny: dict) -> None:
+    r, it = tiny["r"], tiny["it"]
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "Traceback" not in r.stderr
+    rounds = json.loads((it / "rounds.json").read_text(encoding="utf-8"))
+    assert [x["round"] for x in rounds] == [1]
+    rd = rounds[0]
+    assert rd["checker"] == "stand-in" and rd["stand_in_counted"] is True
+    assert rd["statements_in_pool"] == 6 and rd["canaries"] == 1 and rd["canaries_proved"] == 0
+    if rd["training_rows"]:
+        assert rd["trained"] is True and rd["adapter"] == "round-1/adapter"
+        assert (it / "round-1" / "adapter" / "adapter_config.json").is_file()
+        summary = json.loads((it / "round-1" / "training_summary.json").read_text(encoding="utf-8"))
+        assert summary["checker"] == "stand-in"
+    else:
+        assert rd["no_training_reason"]
+    assert f"rounds: {it / 'rounds.json'}" in r.stderr
+    assert "decontamination against miniF2F/ProofNet is off" in r.stderr
+    assert "[stand-in] round 1/1:" in r.stderr  # the round's own log lines say whose verdicts they are
+    assert "STAND-IN verdicts, not Lean's" in (it / "rounds.md").read_text(encoding="utf-8")
+    # the prove -> report -> export demo ran first, as without --tiny-model
+    assert r.stdout.startswith("STAND-IN verdicts, not Lean's: 3/6 problems solved")
+
+
+def test_tiny_model_verdicts_are_the_stand_ins_and_canaries_are_refused(tiny: dict) -> None:
+    from bridge.runs.store import RunStore
+
+    store_dir = tiny["it"] / "round-1" / "samples"
+    got = _verdicts(store_dir)
+    assert len(got) == 7 * 4 and {v["checker"] for v in got.values()} == {"stand-in"}
+    canaries = {k: v for k, v in got.items() if k.startswith("bridge_canary_")}
+    assert len(canaries) == 4 and {v["verdict"] for v in canaries.values()} <= {"failed", "incomplete"}
+    with RunStore.open_existing(store_dir) as store:
+        assert store.is_demo()
+        assert store.solved() == set()  # outside the demo's counting: nothing
+        assert store.solved(count_stand_in=True)
+    rows = json.loads((tiny["it"] / "round-1" / "data.json").read_text(encoding="utf-8"))
+    assert rows["decontamination"]["against"] == []
+    if rows["rows"]:
+        import datasets
+
+        ds = datasets.load_from_disk(str(tiny["it"] / "round-1" / "train"), keep_in_memory=True)
+        assert {s.split(":", 1)[0] for s in ds["source"]} == {"stand-in"}
+
+
+def test_tiny_model_stand_in_proofs_are_no_training_data_outside_the_demo(tiny: dict, tmp_path: Path) -> None:
+    from bridge.cli.demo import TINY_ITERATE, _config
+    from bridge.cli.iterate import config_from
+    from bridge.cli.main import build_parser
+    from bridge.demo import PROBLEMS
+    from bridge.runs.store import RunStore
+    from bridge.train.data import verified_proofs
+    from bridge.train.iterate import Iteration
+
+    assert tiny["r"].returncode == 0, tiny["r"].stderr[-3000:]
+    store_dir = tiny["it"] / "round-1" / "samples"
+    with RunStore.open_existing(store_dir) as store:
+        assert verified_proofs(store, 1, count_fast_gate=True) == []
+        assert verified_proofs(store, 1, count_fast_gate=False, count_stand_in=True)
+    # the same model, problems, settings and stand-in REPL through an iterate that is not a demo's
+    model, out = tiny["dir"] / "tiny-model", tmp_path / "iterate"
+    args = build_parser().parse_args(["iterate", str(PROBLEMS), "--model", str(model), "--run-dir", str(out),
+                                      *TINY_ITERATE])
+    cfg = config_from(args)
+    assert cfg.demo is False
+    bcfg = _config(out)
+    assert Iteration(cfg, bcfg, lambda s: None).run() == 0
+    rd = json.loads((out / "rounds.json").read_text(encoding="utf-8"))[0]
+    assert rd["checker"] == "stand-in" and rd["stand_in_counted"] is False
+    assert rd["samples"] == 24 and rd["proved_samples"] == 0 and rd["solved_so_far"] == 0
+    assert rd["training_rows"] == 0 and rd["trained"] is False and "no proof was accepted" in rd["no_training_reason"]
+    with RunStore.open_existing(out / "round-1" / "samples") as store:
+        assert not store.is_demo()
+    # and a non-demo iterate cannot resume the demo's run directory
+    from bridge.errors import InputError
+
+    args = build_parser().parse_args(["iterate", str(PROBLEMS), "--model", str(model), "--run-dir",
+                                      str(tiny["it"]), *TINY_ITERATE])
+    with pytest.raises(InputError, match="demo"):
+        Iteration(config_from(args), bcfg, lambda s: None).prepare()
+
+
+def test_tiny_model_rerun_resumes_without_redoing(tiny: dict) -> None:
+    from tests.test_iterate import fingerprint
+
+    assert tiny["r"].returncode == 0, tiny["r"].stderr[-3000:]
+    before = fingerprint(tiny["it"] / "round-1")
+    r = subprocess.run(tiny["argv"], cwd=tiny["tmp"], env=tiny["env"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert fingerprint(tiny["it"] / "round-1") == before
+    assert "building a tiny random model" not in r.stderr

@@ -2,7 +2,8 @@
 
 The parts are stand-ins, and everything they produce says so: ``standin_repl.py`` (a REPL that is not
 Lean and decides by markers in the text) and ``prover.py`` (a scripted prover: fixed answers per
-problem). The problems are six of the built-in ``demo`` set (``problems.jsonl``).
+problem). The problems are six of the built-in ``demo`` set (``problems.jsonl``). ``tiny_model.py``
+builds the tiny random model of ``bridge demo --tiny-model`` (one real ``iterate`` round; the ml extra).
 """
 
 from __future__ import annotations

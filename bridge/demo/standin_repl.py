@@ -52,6 +52,11 @@ What a command "proves" is decided by markers in its text, so tests can drive ev
   FAKE_ECHO             -> an info message whose text is the whole command (a big proof, a big answer)
 Headers: an import of `Nonexistent` fails like a missing module; FAKE_HEADER_CRASH crashes.
 
+Canaries: a theorem named ``bridge_canary_...`` (``bridge.train.canary``: statements known to be false,
+which expert iteration adds to every round's pool) gets an "unsolved goals" error whatever its proof: the
+stand-in's model of Lean, which can prove no false statement. ``FAKE_REPL_ACCEPT_CANARIES=1`` turns that
+off (a broken verifier, for the tests of the canary alarm).
+
 Environment: FAKE_REPL_PINNED=1 (above), FAKE_REPL_EXIT_AFTER=k (exit after k requests),
 FAKE_REPL_HEADER_DELAY=s (seconds per header), FAKE_REPL_BURN=s (CPU seconds per command),
 FAKE_REPL_LEAN=4.9 (Lean 4.9 wording only), FAKE_REPL_LOG=path (append one line per request: pid and
@@ -144,6 +149,7 @@ def msg(severity: str, data: str, line: int = 1, col: int = 0, end: int = 5) -> 
 
 
 DECL = re.compile(r"(theorem|lemma|def)\s+([^\s(:{\[]+)")
+CANARY = "bridge_canary_"  # bridge.train.canary.PREFIX (this script imports nothing of bridge)
 IDENT = re.compile(r"[A-Za-z_][\w.']*")
 
 
@@ -169,6 +175,7 @@ def main() -> None:
     header_delay = float(os.environ.get("FAKE_REPL_HEADER_DELAY", "0") or 0)
     burn_s = float(os.environ.get("FAKE_REPL_BURN", "0") or 0)
     log = os.environ.get("FAKE_REPL_LOG")
+    accept_canaries = os.environ.get("FAKE_REPL_ACCEPT_CANARIES") == "1"
     replay = os.environ.get("FAKE_REPL_REPLAY")
     answers: list[str] = []
     if replay:
@@ -333,6 +340,9 @@ def main() -> None:
             sl = cmd.count("\n", 0, i) + 1
             sorries.append({"proofState": len(envs), "pos": pos(sl, 2), "goal": "⊢ True", "endPos": pos(sl, 7)})
             messages.append(msg("warning", sorry_word, line, 8, 12))
+        if d and d.group(2).startswith(CANARY) and not accept_canaries:
+            # a canary is a false statement: Lean proves none, so neither does its stand-in
+            messages.append(msg("error", "unsolved goals\n⊢ False", line, 0, 7))
         if "FAKE_ERROR" in cmd:  # placed on the marker's line, as Lean places its message
             messages.append(msg("error", "Unknown identifier `FAKE_ERROR`", line_of(cmd, "FAKE_ERROR"), 2, 12))
         if "FAKE_UNSOLVED" in cmd:

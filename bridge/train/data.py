@@ -273,14 +273,15 @@ def informal_contaminated(rows: Iterable[InformalRow], against: dict[str, list[P
 
 
 def verified_proofs(store: RunStore, round_: int, count_fast_gate: bool,
-                    skip: Callable[[str], bool] = lambda pid: False) -> list[Proof]:
-    """The proofs a round's sample store holds (a fast-gate `proved` only with ``count_fast_gate``)."""
+                    skip: Callable[[str], bool] = lambda pid: False, count_stand_in: bool = False) -> list[Proof]:
+    """The proofs a round's sample store holds (a fast-gate `proved` only with ``count_fast_gate``; the
+    stand-in REPL's, not Lean's, only with ``count_stand_in``: in a `bridge demo` run, never elsewhere)."""
     statements = {p.id: p.formal_statement for p in store.problems()}
     out = []
     for s, v in store.samples(round_=0):
         if v is None or v.verdict != "proved" or skip(s.problem_id):
             continue
-        if v.counted(count_fast_gate):
+        if v.counted(count_fast_gate, count_stand_in):
             out.append(Proof(s.problem_id, s.id, round_, s.completion, s.body, statements.get(s.problem_id, "")))
     return out
 

@@ -71,7 +71,7 @@ ROUND = "round.json"
 # settings a resumed run must share with the run it resumes (training hyperparameters may change
 # between rounds: each round's training_summary.json records its own)
 FIXED = ("pool", "split", "limit", "model", "template", "samples", "params", "data", "informal", "synthetic", "eval",
-         "eval_split", "eval_samples", "eval_limit", "canaries", "init_adapter")
+         "eval_split", "eval_samples", "eval_limit", "canaries", "init_adapter", "demo")
 
 
 class CanaryProved(BridgeError):
@@ -104,6 +104,9 @@ class IterateConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: LoraSFTConfig = field(default_factory=LoraSFTConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    # set by `bridge demo --tiny-model` only (there is no flag): with bridge's stand-in REPL, its verdicts
+    # (not Lean's) count as solved and become training rows inside this run, and nowhere else
+    demo: bool = False
 
     def fixed(self) -> dict[str, Any]:
         d = asdict(self)
@@ -130,9 +133,9 @@ def strict_status(strict: str, cfg: BridgeConfig) -> tuple[bool, str | None]:
 
 
 def recheck(proofs: list[Proof], problems: dict[str, Problem], fam: Family, cfg: BridgeConfig,
-            strict: bool = True) -> tuple[list[Proof], list[dict[str, Any]]]:
+            strict: bool = True, count_stand_in: bool = False) -> tuple[list[Proof], list[dict[str, Any]]]:
     """Check the proofs that would enter training again (with ``--strict``'s kernel replay, or the gate);
-    (kept, rejected)."""
+    (kept, rejected). ``count_stand_in``: a demo run's (the stand-in's verdicts are kept there only)."""
     from bridge.scale import make_verifier
 
     cands = [extract(fam, problems[p.problem_id], p.completion, p.sample_id) for p in proofs]
@@ -141,7 +144,7 @@ def recheck(proofs: list[Proof], problems: dict[str, Problem], fam: Family, cfg:
     kept, rejected = [], []
     for p in proofs:
         v = verdicts.get(p.sample_id)
-        if v is not None and v.counted(cfg.count_fast_gate):
+        if v is not None and v.counted(cfg.count_fast_gate, count_stand_in):
             kept.append(p)
         else:
             rejected.append({"sample_id": p.sample_id, "problem_id": p.problem_id,
@@ -162,6 +165,10 @@ class Iteration:
         self.dir = Path(cfg.run_dir)
         self.fam = family_for(cfg.model, cfg.template)
         self.counted = bcfg.count_fast_gate
+        # the stand-in's verdicts count (as solved, as training rows) only in a `bridge demo` run that runs
+        # bridge's stand-in REPL: decided in prepare(), fail closed (False) until then
+        self.count_stand_in = False
+        self.stand_in = False
         self.problems: list[Problem] = []
         self.by_id: dict[str, Problem] = {}
         self.eval_problems: list[Problem] = []
@@ -214,6 +221,11 @@ class Iteration:
         if c.init_adapter and not (Path(c.init_adapter) / "adapter_config.json").is_file():
             raise InputError(f"--init-adapter {c.init_adapter}: not a peft adapter (no adapter_config.json)")
         self.strict = strict_status(c.strict, self.bcfg)
+        from bridge.lean.project import repl_launch
+        from bridge.verify.api import is_stand_in
+
+        self.stand_in = is_stand_in(repl_launch(self.bcfg).argv)  # bridge's stand-in REPL, not Lean
+        self.count_stand_in = c.demo and self.stand_in
         self.dir.mkdir(parents=True, exist_ok=True)
         meta_path = self.dir / "iterate.json"
         fixed = c.fixed()
@@ -245,7 +257,9 @@ class Iteration:
             meta = {**meta, "template": self.fam.name, "sampling": params.to_json(), "samples": samples,
                     "adapter": str(Path(adapter).resolve()) if adapter else None,
                     "lean_version": verifier.launch.lean_version,
-                    "count_fast_gate": self.counted}
+                    "count_fast_gate": self.counted, "checker": "stand-in" if verifier.stand_in else "lean",
+                    # as `bridge prove`'s demo run is marked (RunStore.is_demo): only `bridge demo` sets it
+                    "demo": self.count_stand_in and verifier.stand_in}
             store.check_or_set_meta(meta, fixed=("dataset", "model", "adapter", "template", "sampling", "samples"))
             store.add_problems(problems)
             if watch_canaries and self.proved_canaries(store):
@@ -254,7 +268,8 @@ class Iteration:
             if all(done.get(p.id, (0, 0))[0] >= samples for p in problems):
                 return True
             backend = LazyBackend(lambda: sampling_backend(self.cfg.sampling, self.cfg.model, adapter, self.dir))
-            settings = ProveSettings(samples=samples, params=params, chunk=samples, count_fast_gate=self.counted)
+            settings = ProveSettings(samples=samples, params=params, chunk=samples, count_fast_gate=self.counted,
+                                     count_stand_in=bool(meta["demo"]))
             total = len(problems) * samples
             bar = tqdm(desc=f"verified ({store_dir.parent.name}/{store_dir.name})", total=total, unit="sample",
                        initial=sum(min(n, samples) for n, _ in done.values()), dynamic_ncols=True)
@@ -319,7 +334,8 @@ class Iteration:
         proofs: list[Proof] = []
         for j in ([k] if d.train_on == "new" else range(1, k + 1)):
             with RunStore(round_dir(self.dir, j) / "samples") as store:
-                proofs += [p for p in verified_proofs(store, j, self.counted, skip=canary.is_canary)
+                proofs += [p for p in verified_proofs(store, j, self.counted, skip=canary.is_canary,
+                                                      count_stand_in=self.count_stand_in)
                            if p.problem_id in self.by_id]
         selected = select_proofs(proofs, d.max_per_statement, d.near_duplicate)
         statements = [self.by_id[pid] for pid in dict.fromkeys(p.problem_id for p in selected)]
@@ -329,8 +345,9 @@ class Iteration:
         strict_used, strict_why = self.strict
         rejected: list[dict[str, Any]] = []
         if strict_used and clean:
-            clean, rejected = recheck(clean, self.by_id, self.fam, self.bcfg)
-        lean = lean_rows(clean, self.by_id, self.fam, source=c.pool)
+            clean, rejected = recheck(clean, self.by_id, self.fam, self.bcfg, count_stand_in=self.count_stand_in)
+        # a demo's rows say where their verdicts came from: the stand-in REPL, not Lean
+        lean = lean_rows(clean, self.by_id, self.fam, source=f"stand-in:{c.pool}" if self.count_stand_in else c.pool)
         synth_rows, synth_summary = self.synthetic_rows(k, strict_used)
         lean += synth_rows
         available: dict[str, int] = {}
@@ -386,7 +403,8 @@ class Iteration:
         dropped = {m["problem_id"] for m in matches}
         proofs = [Proof(p.id, f"synthetic/{p.id}", 0, proof_completion(self.fam, p, proof), "")
                   for p, proof in self.synthetic if p.id not in dropped]
-        kept, rejected = recheck(proofs, problems, self.fam, self.bcfg, strict=strict) if proofs else ([], [])
+        kept, rejected = (recheck(proofs, problems, self.fam, self.bcfg, strict=strict,
+                                  count_stand_in=self.count_stand_in) if proofs else ([], []))
         source = f"synthetic:{Path(c.synthetic).name}"
         rows = [TrainRow(r.prompt, r.completion, r.problem_id, r.band, source, r.sample_id, 0)
                 for r in lean_rows(kept, problems, self.fam, source=source)]
@@ -397,7 +415,8 @@ class Iteration:
     def train(self, k: int, rd: Path, init: Path | None) -> None:
         import datasets
 
-        extra = {"round": k, "run_dir": str(self.dir), "pool": self.cfg.pool, "train_data": str(rd / "train")}
+        extra = {"round": k, "run_dir": str(self.dir), "pool": self.cfg.pool, "train_data": str(rd / "train"),
+                 "checker": "stand-in" if self.stand_in else "lean"}
         data = _read(rd / "data.json") or {}
         if data.get("rows") == 0:
             self.log(f"round {k}: nothing to train on; the previous adapter stands ({init or 'none'})")
@@ -421,7 +440,7 @@ class Iteration:
         out: set[str] = set()
         for j in range(1, k):
             with RunStore(round_dir(self.dir, j) / "samples") as store:
-                out |= {pid for pid in store.solved(self.counted) if not canary.is_canary(pid)}
+                out |= {pid for pid in store.solved(self.counted, self.count_stand_in) if not canary.is_canary(pid)}
         return out & set(self.by_id)
 
     def pool(self, k: int, rd: Path) -> tuple[list[Problem], list[Problem]] | None:
@@ -459,7 +478,7 @@ class Iteration:
 
         with RunStore(rd / "samples") as store:
             alarm = self.proved_canaries(store)
-            counts = store.counts(count_fast_gate=self.counted)
+            counts = store.counts(count_fast_gate=self.counted, count_stand_in=self.count_stand_in)
         if alarm:
             write_json(rd / "canary_alarm.json", {"round": k, "proved": alarm})
             raise CanaryProved(
@@ -488,7 +507,8 @@ class Iteration:
             timings.setdefault("eval_s", time.perf_counter() - t0)
         write_json(rd / "timings.json", timings)
         summary = round_summary(k, statements, cans, counts, len(self.problems), _read(rd / "data.json") or {},
-                                _read(rd / SUMMARY) or {}, report, timings, init, adapter, self.dir, c)
+                                _read(rd / SUMMARY) or {}, report, timings, init, adapter, self.dir, c,
+                                stand_in=self.stand_in, stand_in_counted=self.count_stand_in)
         write_json(rd / ROUND, summary)
         write_rounds(self.dir)
         self.log(f"round {k}: done; solved so far {summary['solved_so_far']}/{summary['pool_total']}"
@@ -553,8 +573,9 @@ def no_training_reason(verified: int, selected: int, decontaminated: int, statem
 def round_summary(k: int, statements: list[Problem], cans: list[Problem], counts: dict[str, tuple[int, int]],
                   pool_total: int, data: dict[str, Any], training: dict[str, Any], report: dict[str, Any] | None,
                   timings: dict[str, float], init: Path | None, adapter: Path | None, run_dir: Path,
-                  cfg: IterateConfig) -> dict[str, Any]:
-    """The round's entry in rounds.json (pure: from what the steps wrote)."""
+                  cfg: IterateConfig, stand_in: bool = False, stand_in_counted: bool = False) -> dict[str, Any]:
+    """The round's entry in rounds.json (pure: from what the steps wrote); ``stand_in``: the verdicts are
+    the stand-in REPL's, not Lean's; ``stand_in_counted``: and they counted (a `bridge demo` run only)."""
     solved_now = [p.id for p in statements if counts.get(p.id, (0, 0))[1] > 0]
     ids = {p.id for p in statements}
     solved_before = pool_total - len(statements)
@@ -574,6 +595,8 @@ def round_summary(k: int, statements: list[Problem], cans: list[Problem], counts
 
     return {
         "round": k,
+        "checker": "stand-in" if stand_in else "lean",
+        "stand_in_counted": stand_in_counted,
         "statements_in_pool": len(statements),
         "canaries": len(cans),
         "canaries_proved": 0,

@@ -48,7 +48,14 @@ def markdown(rounds: list[dict[str, Any]], base: dict[str, Any] | None = None) -
         ks = sorted(set(ks) | set(base.get("pass_at_k", {})), key=int)
     head = ["round", "statements in pool", "solved so far", "new proofs", "training rows", "training tokens",
             "strict", *[f"held-out pass@{k}" for k in ks]]
-    lines = ["# Expert iteration: rounds", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = ["# Expert iteration: rounds", ""]
+    if any(r.get("checker") == "stand-in" for r in rounds):
+        counted = any(r.get("stand_in_counted") for r in rounds)
+        lines += ["STAND-IN verdicts, not Lean's: bridge's stand-in REPL (not Lean) decided every proof; "
+                  + ("a `bridge demo` run: they count (as solved, as training rows) inside this run only."
+                     if counted else "outside `bridge demo` they count as nothing (no proof solved, no training row)."),
+                  ""]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     if base:
         lines.append("| base | - | - | - | - | - | - | "
                      + " | ".join(_pct(base.get("pass_at_k", {}).get(k)) for k in ks) + " |")
@@ -90,7 +97,8 @@ def figure(rounds: list[dict[str, Any]], base: dict[str, Any] | None = None) -> 
     ax.set_xticks(sorted(set(xs) | ({0} if base else set())))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title("expert iteration", fontsize=9)
+    stand_in = any(r.get("checker") == "stand-in" for r in rounds)
+    ax.set_title("expert iteration" + (" (STAND-IN verdicts, not Lean's)" if stand_in else ""), fontsize=9)
     fig.tight_layout()
     return fig
 
