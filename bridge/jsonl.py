@@ -43,3 +43,11 @@ def read_lines(path: Path) -> list[bytes]:
         return Path(path).read_bytes().split(b"\n")
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e}") from None
+
+
+def write_json(path: Path, data: Any) -> None:
+    """A JSON file written whole or not at all (a ``.part`` file, then renamed over the target)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)

@@ -89,6 +89,25 @@ def test_a_megabyte_request_and_raw_bytes_cross_the_pty_unchanged() -> None:
         r.kill()
 
 
+@pytest.mark.parametrize("kind", ["pty", "pipe"])
+def test_a_megabyte_answer_arrives_whole(kind: str) -> None:
+    """A 1 MB answer crosses in many reads (a pty gives at most 4 KB a read): none of it is cut or lost,
+    and a terminator split between two reads is still found."""
+    env = dict(os.environ, **PINNED) if kind == "pty" else dict(os.environ)
+    r = Repl([sys.executable, str(FAKE_REPL)], env=env, transport_kind=kind)
+    r.start()
+    try:
+        r.send(Command(cmd="import Mathlib"), timeout=5)
+        body = "theorem big : True := by\n  trivial -- FAKE_ECHO " + "β\\n\x01" * 350_000 + "\n"
+        for i in range(2):
+            got = r.send(Command(cmd=body, env=0), timeout=60)
+            assert got.env == i + 1  # type: ignore[union-attr]
+            assert got.messages[0].data == body  # type: ignore[union-attr]
+        assert not r._buf.strip()
+    finally:
+        r.kill()
+
+
 def test_pinned_fake_answers_a_failed_import_with_a_bare_env() -> None:
     r = pinned_repl("pty")
     try:

@@ -51,7 +51,7 @@ def test_hub_model_not_cached_offline(tmp_path: Path) -> None:
 
 
 def test_unreachable_hub_fails_before_transformers_is_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from provers.backends import hf
+    from bridge import models as hf  # where the model's source is decided
 
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)

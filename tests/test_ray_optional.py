@@ -27,3 +27,21 @@ def test_nothing_of_ray_is_imported_without_ray() -> None:
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out == {"verdicts": ["proved"], "ray": []}
+
+
+def test_verify_knows_no_ray_and_make_verifier_hands_it_the_pool(fake_cfg) -> None:
+    import dataclasses
+
+    import pytest
+
+    from bridge.errors import ConfigError
+    from bridge.scale import make_verifier, ray_pool_for
+    from bridge.verify.api import Verifier
+
+    on_ray = dataclasses.replace(fake_cfg(sandbox=False), ray="local")
+    with pytest.raises(ConfigError, match="make_verifier"):
+        Verifier(on_ray)  # asked for a cluster, given none: refused, never checked locally instead
+    with make_verifier(on_ray) as v:
+        assert v.pool_factory is ray_pool_for
+    with make_verifier(fake_cfg(sandbox=False)) as v:
+        assert v.pool_factory is None

@@ -162,3 +162,17 @@ def test_an_actor_removes_the_files_of_dead_actors_only(tmp_path: Path, monkeypa
         assert Path(mine.name).name.startswith(f"bridge-actor-{os.getpid()}-")
     finally:
         mine.cleanup()
+
+
+def test_batches_share_the_waiting_work_and_budget_grows_with_a_call() -> None:
+    assert policy.batch_size(0, 4, 8) == 0
+    assert policy.batch_size(100, 4, 8) == 8  # plenty waiting: the most per call
+    assert policy.batch_size(10, 4, 8) == 3  # the end of a run: every call with room gets a share
+    assert policy.batch_size(3, 4, 8) == 1
+    lim = PoolLimits(timeout=10, header_timeout=10)
+    budget = policy.job_budget(lim)
+    assert policy.straggling(100 + budget + 1, 100, None, 30, lim, jobs=1) is not None
+    assert policy.straggling(100 + budget + 1, 100, None, 30, lim, jobs=3) is None  # three jobs: three budgets
+    assert policy.after_loss(policy.LostJob(0, running=True)) == policy.RESUBMIT_ALONE
+    assert policy.after_loss(policy.LostJob(1, running=True)) == policy.GIVE_UP
+    assert policy.after_loss(policy.LostJob(0, running=False)) == policy.REQUEUE

@@ -214,7 +214,8 @@ def test_a_frozen_actor_is_a_straggler_and_its_job_is_rerun(cluster, fake_cfg) -
         got, _ = run(config(fake_cfg, timeout=1.0, use_cache=False), burning(20), ray_on=True, pools=pools,
                      on_verdict=freeze, ping_timeout=2.0)
         one_each(got, 20)
-        assert pools[0].actors_lost == 1 and pools[0].resubmitted == 1
+        # every job of the call it was running goes alone to a fresh actor (which one ran is unknown)
+        assert pools[0].actors_lost == 1 and 1 <= pools[0].resubmitted <= pools[0].batch
         assert time.monotonic() - t0 < 60
     finally:
         for pid in frozen:  # the test froze it: make sure it is gone (Ray kills it too, after a while)

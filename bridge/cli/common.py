@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
 
 from bridge.config import BridgeConfig, load_config
 from bridge.errors import ConfigError
@@ -76,6 +79,40 @@ def config_from_args(args: argparse.Namespace) -> BridgeConfig:
         if refused is not None:
             raise ConfigError(refused)
     return cfg
+
+
+@contextmanager
+def json_stdout(on: bool = True) -> Iterator[TextIO]:
+    """Under ``--json``: the stream the JSON lines go to, while file descriptor 1 points at stderr.
+
+    Stdout then holds our lines only, whatever else prints: Ray's driver writes ``(raylet) A worker died
+    or was killed ...`` to ``sys.stdout`` from its error-listener thread (``listen_error_messages`` in
+    ray/_private/worker.py, Ray 2.60), whatever ``log_to_driver`` says, and a process started meanwhile
+    inherits fd 1. Restored on the way out. A stdout with no file descriptor (captured in-process) is
+    used as it is.
+    """
+    if not on:
+        yield sys.stdout
+        return
+    try:
+        fd = sys.stdout.fileno()
+        err = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield sys.stdout
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    out = os.fdopen(os.dup(saved), "w", encoding="utf-8", newline="\n")
+    os.dup2(err, fd)
+    try:
+        yield out
+    finally:
+        try:
+            out.close()
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, fd)
+            os.close(saved)
 
 
 def eprint(*a: Any) -> None:

@@ -69,7 +69,6 @@ def run(args: argparse.Namespace) -> int:
     import warnings
 
     from bridge.cli import export, prove, report
-    from bridge.cli.main import build_parser
     from bridge.demo import PROBLEMS, SAMPLES
     from bridge.demo.prover import ScriptedProver
     from bridge.runs.store import RunStore
@@ -83,7 +82,11 @@ def run(args: argparse.Namespace) -> int:
                 raise InputError(f"{run_dir}: a run directory of another run, not a demo's",
                                  "give `bridge demo --run-dir` a new directory")
     eprint(BANNER)
-    parser = build_parser()
+    # the three commands' own parsers (not bridge.cli.main's, which lists this module: no import circle)
+    parser = argparse.ArgumentParser(prog="bridge")
+    sub = parser.add_subparsers(dest="command")
+    for mod in (prove, report, export):
+        mod.add_parser(sub)
     prove_args = parser.parse_args(["prove", str(PROBLEMS), "--samples", str(SAMPLES), "--model",
                                     ScriptedProver.name, "--run-dir", str(run_dir)])
     with warnings.catch_warnings():
@@ -130,8 +133,8 @@ def tiny_iterate(run_dir: Path, cfg) -> int:  # cfg: the demo's BridgeConfig (th
     import dataclasses
     import json
 
+    from bridge.cli import iterate
     from bridge.cli.iterate import config_from
-    from bridge.cli.main import build_parser
     from bridge.demo import PROBLEMS
     from bridge.demo.tiny_model import build_word_model
     from bridge.train.iterate import Iteration
@@ -144,7 +147,9 @@ def tiny_iterate(run_dir: Path, cfg) -> int:  # cfg: the demo's BridgeConfig (th
     eprint("  decontamination against miniF2F/ProofNet is off here (--decontam none: the demo needs no data "
            "set); the stand-in refuses every canary (`bridge_canary_...`, statements known to be false), its "
            "model of Lean, which proves none; no strict re-check (the stand-in has no kernel to replay)")
-    args = build_parser().parse_args(["iterate", str(PROBLEMS), "--model", str(model), "--run-dir", str(it_dir),
+    parser = argparse.ArgumentParser(prog="bridge")  # iterate's own parser: bridge.cli.main lists this module
+    iterate.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["iterate", str(PROBLEMS), "--model", str(model), "--run-dir", str(it_dir),
                                       *TINY_ITERATE])
     # the demo mark: no flag sets it; with the stand-in REPL its verdicts count in this run only
     icfg = dataclasses.replace(config_from(args), demo=True)

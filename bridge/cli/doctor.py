@@ -159,10 +159,10 @@ def repl_probe(cfg: BridgeConfig) -> tuple[bool, str]:
     from bridge.lean.header import HEADER_PROBE, START_PROBE
     from bridge.lean.protocol import Command, CommandResponse
     from bridge.lean.repl import ReplFault
-    from bridge.verify.api import Verifier
+    from bridge.scale import make_verifier
 
     try:
-        with Verifier(cfg) as v:
+        with make_verifier(cfg) as v:
             repl = v._repl()
             t0 = time.monotonic()
             try:
@@ -249,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
 
 def soundness_table(cfg: BridgeConfig) -> list[dict[str, Any]]:
     """Every case of the adversarial corpus through the real gate: cheats rejected, honest proofs proved."""
-    from bridge.verify.api import Verifier
+    from bridge.scale import make_verifier
     from bridge.verify.candidate import from_parts
 
     corpus = REPO_ROOT / "tests" / "corpus"
@@ -264,7 +264,7 @@ def soundness_table(cfg: BridgeConfig) -> list[dict[str, Any]]:
              for c in cases]
     import dataclasses
 
-    with Verifier(dataclasses.replace(cfg, use_cache=False)) as v:
+    with make_verifier(dataclasses.replace(cfg, use_cache=False)) as v:
         got = {x.id: x for x in v.verify(cands)}
     out = []
     for c in cases:

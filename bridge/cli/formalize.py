@@ -138,7 +138,7 @@ def decontam_sets(text: str, cfg: object) -> dict:
 def run(args: argparse.Namespace) -> int:
     from bridge.runs import provenance
     from bridge.runs.store import RunStore, writable_dir
-    from bridge.verify.api import Verifier
+    from bridge.scale import make_verifier
     from provers.backends import make_backend
     from provers.backends.base import SamplingParams
     from provers.formalize.funnel import (
@@ -184,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output and Path(args.output).is_dir():
         raise RunDirError(f"{args.output}: -o names a directory; it takes the survivors' JSONL file",
                           f"give -o a file path, e.g. {Path(args.output) / 'formalized.jsonl'}")
-    with Verifier(cfg) as verifier, RunStore(run_dir) as store:
+    with make_verifier(cfg) as verifier, RunStore(run_dir) as store:
         provenance.record(run_dir, verifier)
         have = int(store.meta().get("candidates_per_statement") or 0)
         settings = FormalizeSettings(candidates=max(args.candidates, have), params=params, header=header, budget=budget,

@@ -6,7 +6,6 @@ import argparse
 import sys
 import warnings
 
-from bridge import __version__
 from bridge.cli import (
     card,
     data,
@@ -30,6 +29,7 @@ from bridge.cli import (
     verify,
 )
 from bridge.errors import BridgeError
+from bridge.version import __version__
 
 COMMANDS = [demo, verify, prove, report, export, data, setup, doctor, train, iterate, merge, card, rl, formalize,
             synth, solve, prm, lab, replay, pipeline]

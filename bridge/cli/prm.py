@@ -99,7 +99,7 @@ def run_score(args: argparse.Namespace) -> int:
 def run_labels(args: argparse.Namespace) -> int:
     from bridge.informal.fover import label
     from bridge.runs.store import RunStore
-    from bridge.verify.api import Verifier
+    from bridge.scale import make_verifier
 
     run_dir = Path(args.run_dir)
     cfg = config_from_args(args)
@@ -108,7 +108,7 @@ def run_labels(args: argparse.Namespace) -> int:
         if meta.get("kind") == "solve":
             raise InputError(f"{run_dir} is a `bridge solve` run", "give the --run-dir of a `bridge prove` run")
         count_fast = bool(meta.get("count_fast_gate", False)) or bool(cfg.count_fast_gate)
-        with Verifier(cfg) as verifier, stop_on_signals(verifier.stop, "every label") as stopped:
+        with make_verifier(cfg) as verifier, stop_on_signals(verifier.stop, "every label") as stopped:
             rows, stats = label(store, verifier, count_fast, source=f"fover:{run_dir.name}")
         if stopped():
             eprint("bridge: stopped: no labels written; run the same command again (verdicts are cached)")

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace, *, cfg: BridgeConfig | None = None, backend: B
         demo: bool = False) -> int:
     """``bridge prove``; ``bridge demo`` passes its stand-in configuration and scripted prover, and
     ``demo`` (its verdicts, the stand-in's, count as solved in this run directory only)."""
-    from bridge.verify.api import Verifier
+    from bridge.scale import make_verifier
     from provers.backends import make_backend
     from provers.backends.base import SamplingParams
     from provers.pipeline import STOP_ON_FIRST_CHUNK, Pipeline, ProveSettings, problem_of
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace, *, cfg: BridgeConfig | None = None, backend: B
     params = SamplingParams(args.temperature, args.top_p, args.max_tokens, args.seed)
     run_dir = Path(args.run_dir or f"runs/{_slug(args.dataset)}_{args.split}_{_slug(args.model)}")
     writable_dir(run_dir)  # before Lean starts: a bad --run-dir is one line, at once
-    with Verifier(cfg) as verifier, RunStore(run_dir) as store:
+    with make_verifier(cfg) as verifier, RunStore(run_dir) as store:
         provenance.record(run_dir, verifier)
         # a run only grows: --samples above the stored budget adds the missing samples; below it, nothing
         budget = max(args.samples, int(store.meta().get("samples") or 0))

@@ -1,40 +1,5 @@
-"""Ctrl-C and SIGTERM for long commands: the first one asks the work to stop cleanly (every result
-already decided is printed and kept), a second one quits at once."""
+"""The commands' Ctrl-C handling: :mod:`bridge.signals` (a low module the training loop uses too)."""
 
-from __future__ import annotations
+from bridge.signals import INTERRUPTED, stop_on_signals
 
-import signal
-import sys
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-
-INTERRUPTED = 130  # the shell's status for a command stopped by SIGINT
-
-
-@contextmanager
-def stop_on_signals(stop: Callable[[], None], what: str = "work") -> Iterator[Callable[[], bool]]:
-    """Within the block, SIGINT/SIGTERM call ``stop()`` once; a second signal raises KeyboardInterrupt.
-
-    Yields a function telling whether a signal came. Outside the main thread it does nothing (Python
-    delivers signals to the main thread only).
-    """
-    hits = [0]
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        hits[0] += 1
-        if hits[0] > 1:
-            raise KeyboardInterrupt
-        print(f"bridge: stopping: {what} already decided is kept; checks in flight are finished or "
-              "abandoned (press Ctrl-C again to quit at once)", file=sys.stderr, flush=True)
-        stop()
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield lambda: hits[0] > 0
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+__all__ = ["INTERRUPTED", "stop_on_signals"]

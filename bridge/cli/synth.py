@@ -69,6 +69,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, strict_checker: object | None = None) -> int:
     """``strict_checker``: a stand-in for the kernel checker (tests)."""
     from bridge.runs.store import RunStore
+    from bridge.scale import make_verifier as scaled_verifier
     from bridge.verify.api import Verifier
     from provers.backends import make_backend
     from provers.backends.base import SamplingParams
@@ -119,9 +120,9 @@ def run(args: argparse.Namespace, strict_checker: object | None = None) -> int:
         from bridge.runs import provenance
 
         if not use_strict:
-            v = Verifier(base_cfg)
+            v = scaled_verifier(base_cfg)
         else:
-            v = Verifier(dataclasses.replace(base_cfg, strict=True), strict_checker=strict_checker)
+            v = scaled_verifier(dataclasses.replace(base_cfg, strict=True), strict_checker=strict_checker)
         provenance.record(run_dir, v)  # what decides this run's verdicts
         return v
 

@@ -9,11 +9,11 @@ import sys
 
 from tqdm import tqdm
 
-from bridge.cli.common import add_config_flags, config_from_args, eprint, table
+from bridge.cli.common import add_config_flags, config_from_args, eprint, json_stdout, table
 from bridge.cli.signals import INTERRUPTED, stop_on_signals
 from bridge.errors import InputError
 from bridge.lean.header import NEXT_STEP_HEADER
-from bridge.verify.api import Verifier
+from bridge.scale import make_verifier
 from bridge.verify.inputs import read_candidates
 from bridge.verify.verdict import VERDICTS
 
@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     candidates = read_candidates(args.path, per_theorem=args.per_theorem,
                                  on_bad_row=on_bad_row if args.skip_bad_rows else None)
     counts: collections.Counter[str] = collections.Counter()
-    with Verifier(cfg) as v, stop_on_signals(v.stop, "every verdict"):
+    # under --json, fd 1 carries verdict lines only (Ray prints to stdout): see json_stdout
+    with json_stdout(args.json) as out, make_verifier(cfg) as v, stop_on_signals(v.stop, "every verdict"):
         bar = tqdm(desc="verifying", unit="cand", file=sys.stderr, dynamic_ncols=True,
                    disable=None if not args.json else False)
         try:
@@ -62,8 +63,8 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(1)
                 bar.set_postfix(proved=counts["proved"], refresh=False)
                 if args.json:
-                    sys.stdout.write(json.dumps(verdict.to_json(), ensure_ascii=False) + "\n")
-                    sys.stdout.flush()
+                    out.write(json.dumps(verdict.to_json(), ensure_ascii=False) + "\n")
+                    out.flush()
                 else:
                     line = f"{verdict.id}: {verdict.verdict}"
                     if verdict.reason:

@@ -49,6 +49,7 @@ What a command "proves" is decided by markers in its text, so tests can drive ev
   FAKE_FORGE            -> prints a second answer ({"env": 0}) after the real one
   FAKE_BURN=<seconds>   -> burns CPU that long before answering
   FAKE_LEN              -> an info message with the byte length and sha256 of the command received
+  FAKE_ECHO             -> an info message whose text is the whole command (a big proof, a big answer)
 Headers: an import of `Nonexistent` fails like a missing module; FAKE_HEADER_CRASH crashes.
 
 Canaries: a theorem named ``bridge_canary_...`` (``bridge.train.canary``: statements known to be false,
@@ -60,7 +61,10 @@ Environment: FAKE_REPL_PINNED=1 (above), FAKE_REPL_EXIT_AFTER=k (exit after k re
 FAKE_REPL_HEADER_DELAY=s (seconds per header), FAKE_REPL_BURN=s (CPU seconds per command),
 FAKE_REPL_LEAN=4.9 (Lean 4.9 wording only), FAKE_REPL_LOG=path (append one line per request: pid and
 kind), FAKE_REPL_REPLAY=file.expected.out (answer with that transcript's answers, in order),
-FAKE_REPL_START_FAIL=text (write text to stderr and exit 1 before reading anything).
+FAKE_REPL_START_FAIL=text (write text to stderr and exit 1 before reading anything),
+FAKE_REPL_KILL_PARENT_ONCE=path (a command with FAKE_KILL_PARENT, the first time on this machine, as
+that file records: SIGKILL to the REPL's parent, a Ray actor that runs it unsandboxed, then hang; later
+times answer as without the marker).
 """
 
 from __future__ import annotations
@@ -286,6 +290,15 @@ def main() -> None:
         if m:
             answer({"messages": [msg("info", f"{m.group(1)} : Type")], "env": new_env(cmd, env, False)})
             continue
+        flag = os.environ.get("FAKE_REPL_KILL_PARENT_ONCE")
+        if flag and "FAKE_KILL_PARENT" in cmd:
+            try:
+                os.close(os.open(flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except FileExistsError:
+                pass
+            else:
+                os.kill(os.getppid(), 9)
+                time.sleep(3600)  # an orphan now: whoever started the run must end it
         if "FAKE_HANG" in cmd:
             time.sleep(3600)
         if "FAKE_CRASH" in cmd:
@@ -341,6 +354,8 @@ def main() -> None:
         if "FAKE_LEN" in cmd:
             messages.append(msg("info", f"received {len(cmd.encode())} bytes, sha256 "
                                         f"{__import__('hashlib').sha256(cmd.encode()).hexdigest()}", line, 0, 1))
+        if "FAKE_ECHO" in cmd:
+            messages.append(msg("info", cmd, line, 0, 1))
         if "FAKE_TRY_THIS" in cmd:
             messages.append(msg("info", "Try this:\n  [apply] exact Nat.zero_eq_one_mod_iff.mp rfl", line + 1, 2, 8))
         if sorries:

@@ -13,7 +13,7 @@ from pathlib import Path
 import jinja2
 
 from bridge.errors import ConfigError
-from provers.templates import by_model
+from bridge.models import by_model
 
 HERE = Path(__file__).resolve().parent / "templates"
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE)), keep_trailing_newline=True,

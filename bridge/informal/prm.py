@@ -79,7 +79,7 @@ def _load(model: str, cls_name: str, **kw: Any) -> tuple[Any, Any]:
         import transformers
     except ImportError:
         raise SetupError("transformers/torch are not installed", 'pip install -e ".[ml]"') from None
-    from provers.backends.hf import NEXT_STEP_MODEL, model_source
+    from bridge.models import NEXT_STEP_MODEL, model_source
 
     source, offline = model_source(model)
     try:

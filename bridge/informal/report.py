@@ -351,7 +351,7 @@ def write_solve_report(run_dir: Path, report: dict[str, Any]) -> list[Path]:
     import matplotlib.pyplot as plt
 
     from bridge.eval.report import figure
-    from bridge.train.data import write_json
+    from bridge.jsonl import write_json
 
     run_dir = Path(run_dir)
     out = [run_dir / "report.json", run_dir / "report.md", run_dir / "passk.png", run_dir / "consensus.png"]

@@ -100,7 +100,7 @@ def formalize(text: str, pid: str, s: TrySettings, make_backend: Callable[..., A
 def try_statement(text: str, s: TrySettings, make_backend: Callable[..., Any] | None = None) -> Iterator[TryEvent]:
     """Formalize (when informal), then prove; one event per step, each verdict as soon as it is decided."""
     from bridge.runs.store import RunStore
-    from bridge.verify.api import Verifier
+    from bridge.scale import make_verifier
     from provers.backends import make_backend as default_backend
     from provers.backends.base import SamplingParams
     from provers.pipeline import Pipeline, ProveSettings
@@ -125,7 +125,7 @@ def try_statement(text: str, s: TrySettings, make_backend: Callable[..., Any] | 
         verdicts: queue.Queue = queue.Queue()
         errors: list[BaseException] = []
         backend = make(s.model, endpoint=s.endpoint)
-        with Verifier(s.config) as verifier, RunStore(run_dir) as store:
+        with make_verifier(s.config) as verifier, RunStore(run_dir) as store:
             store.set_meta({"dataset": "bridge lab", "split": "lab", "model": s.model, "template": family.name,
                             "sampling": params.to_json(), "samples": s.samples, "endpoint": s.endpoint,
                             "lean_version": verifier.launch.lean_version, "count_fast_gate": s.config.count_fast_gate})

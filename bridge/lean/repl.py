@@ -96,7 +96,7 @@ class Repl:
         self.proc: subprocess.Popen[bytes] | None = None
         self._io: transport.Spawned | None = None
         self.stats = ReplStats()
-        self._buf = b""
+        self._buf = bytearray()
         self._stderr: collections.deque[bytes] = collections.deque()
         self._stderr_len = 0
         self._stderr_lock = threading.Lock()
@@ -120,7 +120,7 @@ class Repl:
         self._poll.register(self._out, select.POLLIN | select.POLLHUP | select.POLLERR)
         threading.Thread(target=self._drain_stderr, args=(self._io.stderr_fd,), daemon=True).start()
         self.stats = ReplStats()
-        self._buf = b""
+        self._buf = bytearray()
         self.next_env = 0
         self.spoke = False
 
@@ -231,15 +231,29 @@ class Repl:
             time.sleep(0.01)  # let the stderr drain thread read the last words
 
     def _read_object(self, deadline: float) -> bytes:
-        """Bytes of the next blank-line terminated answer."""
+        """Bytes of the next blank-line terminated answer.
+
+        One ``os.read`` per poll wake-up, into one growing buffer, and each byte is searched once: a pty
+        hands over at most 4 KB per read (``N_TTY_BUF_SIZE``), so a 1 MB answer is ~256 reads, and
+        rescanning (or re-concatenating) the whole buffer each time made that quadratic.
+        """
         fd = self._out
+        buf = self._buf
+        scanned = 0  # bytes of ``buf`` already searched for the terminator
         while True:
-            if self._buf:
-                stripped = self._buf.lstrip(b"\r\n")
-                idx = stripped.find(b"\n\n")
-                if idx >= 0:
-                    self._buf = stripped[idx + 2 :]
-                    return stripped[:idx]
+            start = 0
+            n = len(buf)
+            while start < n and buf[start] in b"\r\n":  # the previous answer's blank line (or a \r\n)
+                start += 1
+            if start:
+                del buf[:start]
+                scanned = max(0, scanned - start)
+            idx = buf.find(b"\n\n", max(0, scanned - 1))  # -1: a terminator split across two reads
+            if idx >= 0:
+                out = bytes(buf[:idx])
+                del buf[: idx + 2]
+                return out
+            scanned = len(buf)
             left = deadline - time.monotonic()
             if left <= 0:
                 raise ReplFault("timeout", "no answer within the time limit")
@@ -252,10 +266,10 @@ class Repl:
             if not chunk:
                 # EOF: whatever was left is a partial answer.
                 self._reap()
-                what = "exited mid-answer" if self._buf.strip() else "exited"
+                what = "exited mid-answer" if buf.strip() else "exited"
                 raise ReplFault("crashed", f"the REPL {what}", self._evidence(), silent=not self.spoke)
             self.spoke = True
-            self._buf += chunk
+            buf += chunk
 
     def send(self, req: Request, timeout: float) -> Response:
         """Send one request and return its typed answer, or raise ReplFault.

@@ -28,6 +28,7 @@ from bridge.informal.problem import InformalProblem
 from bridge.pipeline.plan import Plan
 from bridge.pipeline.report import build_report, carried_answer, write_report
 from bridge.runs import provenance
+from bridge.scale import make_verifier as scaled_verifier
 from bridge.verify.api import Verifier
 from provers.backends.base import SamplingParams
 
@@ -109,7 +110,7 @@ class PipelineRun:
         against = self.decontam(self.plan.formalize.decontam)  # before anything runs: it fails closed
         self.log(f"pipeline: {len(problems)} problem(s) -> {self.dir}")
         solve_report = self.solve(problems)
-        with Verifier(self.cfg) as verifier:
+        with scaled_verifier(self.cfg) as verifier:
             provenance.record(self.dir, verifier)
             formalize = self.formalize(problems, verifier, against)
         synth = self.synth(formalize)
@@ -257,8 +258,8 @@ class PipelineRun:
         strict = strict_status("auto", base_cfg, self.strict_checker)
 
         def make_verifier(use_strict: bool) -> Verifier:
-            v = (Verifier(dataclasses.replace(base_cfg, strict=True), strict_checker=self.strict_checker) if use_strict
-                 else Verifier(base_cfg))
+            v = (scaled_verifier(dataclasses.replace(base_cfg, strict=True), strict_checker=self.strict_checker)
+                 if use_strict else scaled_verifier(base_cfg))
             provenance.record(sdir, v)
             return v
 

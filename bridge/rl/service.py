@@ -19,6 +19,7 @@ from concurrent.futures import Future
 
 from bridge.config import BridgeConfig
 from bridge.errors import SetupError
+from bridge.scale import make_verifier
 from bridge.verify.api import Verifier
 from bridge.verify.candidate import Candidate
 from bridge.verify.verdict import Verdict
@@ -38,7 +39,7 @@ class VerifierService:
 
     def __init__(self, config: BridgeConfig, *, verifier: Verifier | None = None,
                  restart_after: int = RESTART_AFTER):
-        self.verifier = verifier if verifier is not None else Verifier(config)
+        self.verifier = verifier if verifier is not None else make_verifier(config)
         self.restart_after = max(1, restart_after)
         self.streams = 0  # verify() streams started (a new pool each): 1 for a run under restart_after
         self._q: queue.SimpleQueue[object] = queue.SimpleQueue()

@@ -46,7 +46,7 @@ def rules_hash(verifier: Verifier) -> str:
 
 
 def of_verifier(verifier: Verifier) -> Provenance:
-    from bridge import __version__
+    from bridge.version import __version__
 
     return Provenance(__version__, verifier.launch.lean_version, verifier.launch.manifest_hash, rules_hash(verifier),
                       verifier.strict_checker is not None, bool(verifier.cfg.allow_fast_gate))

@@ -31,6 +31,7 @@ from bridge.config import BridgeConfig
 from bridge.errors import InputError
 from bridge.runs import provenance
 from bridge.runs.store import RunStore
+from bridge.scale import make_verifier
 from bridge.verify.api import Verifier
 from bridge.verify.candidate import Candidate, from_code, from_stored
 from bridge.verify.verdict import Verdict
@@ -235,7 +236,7 @@ def replay(run_dir: Path, cfg: BridgeConfig, strict: bool | None = None, strict_
     log(f"{len(accepted)} accepted proof(s) in {run_dir}" + "".join(f"\n  {k}: {n}" for k, n in by_source.items())
         + ("\n  kernel checker: on" if checker is not None else f"\n  kernel checker: off ({why})"))
     verdicts: dict[str, Verdict] = {}
-    with Verifier(cfg, strict_checker=checker) as verifier:
+    with make_verifier(cfg, strict_checker=checker) as verifier:
         if started is not None:
             started(verifier)
         now = provenance.of_verifier(verifier)

@@ -7,6 +7,6 @@ only then), ``nodes`` (which nodes can verify; ``bridge doctor --ray``), ``polic
 
 from __future__ import annotations
 
-from bridge.scale.pool import ClusterLost, RayPool, limits_from, ray_pool_for
+from bridge.scale.pool import ClusterLost, RayPool, limits_from, make_verifier, ray_pool_for
 
-__all__ = ["ClusterLost", "RayPool", "limits_from", "ray_pool_for"]
+__all__ = ["ClusterLost", "RayPool", "limits_from", "make_verifier", "ray_pool_for"]

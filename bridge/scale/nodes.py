@@ -19,6 +19,7 @@ from typing import Any
 from bridge.config import BridgeConfig
 from bridge.errors import SetupError
 from bridge.lean.procs import first_line
+from bridge.version import __version__
 
 
 @dataclass(frozen=True)
@@ -52,12 +53,11 @@ class NodeReport:
 
 def probe_here(cfg: BridgeConfig) -> NodeFacts:
     """Run on the node itself: its toolchain, project, bubblewrap. Never raises (a fact says what failed)."""
-    import bridge
     from bridge.lean.project import find_project, repl_launch
     from bridge.lean.sandbox import sandbox_available
 
     facts: dict[str, Any] = {"host": socket.gethostname(), "python": platform.python_version(),
-                             "bridge": bridge.__version__}
+                             "bridge": __version__}
     try:
         project = find_project(cfg)
     except SetupError as e:

@@ -117,15 +117,30 @@ def should_ping(now: float, busy_since: float, last_ping: float | None, limits: 
 
 
 def straggling(now: float, busy_since: float, ping_sent: float | None, ping_timeout: float,
-               limits: PoolLimits) -> str | None:
+               limits: PoolLimits, jobs: int = 1) -> str | None:
     """Why an actor busy since ``busy_since`` is given up on, or None: it did not answer a ping within
-    ``ping_timeout`` (a frozen process, a partitioned node), or its job ran past :func:`job_budget`."""
+    ``ping_timeout`` (a frozen process, a partitioned node), or its call of ``jobs`` jobs ran past
+    ``jobs`` times :func:`job_budget`."""
     if ping_sent is not None and now - ping_sent > ping_timeout:
         return f"its actor did not answer a ping within {ping_timeout:g}s"
-    budget = job_budget(limits)
+    budget = job_budget(limits) * max(1, jobs)
     if now - busy_since > budget:
         return f"its actor gave no verdict within {budget:g}s, the most an honest check can take"
     return None
+
+
+# -- batching ------------------------------------------------------------------------------------------
+
+
+def batch_size(waiting: int, free_calls: int, most: int) -> int:
+    """How many jobs go in the next call to an actor: several per call cut the driver's cost per
+    candidate (one submission and one answer per call, not per job), but never so many that the
+    waiting work, spread over the calls that have room now, leaves an actor with nothing (the end of a
+    run), and never more than ``most``."""
+    if waiting <= 0:
+        return 0
+    share = -(-waiting // max(1, free_calls))  # ceil: every call with room gets its share
+    return max(1, min(most, share))
 
 
 # -- resubmission ----------------------------------------------------------------------------------------
@@ -136,7 +151,7 @@ RESUBMIT_ALONE, REQUEUE, GIVE_UP = "resubmit_alone", "requeue", "give_up"
 @dataclass(frozen=True)
 class LostJob:
     losses: int  # actors already lost while this job ran there (before this one)
-    running: bool  # the first unanswered job of the actor: the one it was (or would next be) checking
+    running: bool  # in the actor's first unanswered call: the one it was (or would next be) checking
 
 
 def after_loss(job: LostJob, max_losses: int = 1) -> str:
@@ -144,7 +159,9 @@ def after_loss(job: LostJob, max_losses: int = 1) -> str:
 
     The job it was running may be what killed it: resubmitted once, alone on a fresh worker, so it can
     take nobody down with it; a second loss stands as its verdict (``crashed``). Jobs queued behind it
-    never started: back to the queue, not counted against them.
+    never started: back to the queue, not counted against them. With several jobs per call the driver
+    cannot tell which job of the first unanswered call was running, so each of them counts as running:
+    each is resubmitted alone (and a job that killed its actor is the one that does so again).
     """
     if not job.running:
         return REQUEUE

@@ -6,20 +6,31 @@ and ``close()`` behave the same. Only the construction differs: a REPL factory c
 machine, so the pool is given the configuration and each actor builds its worker from it on its node.
 
 The driver (this process) reads the jobs, streams each to a free actor by header affinity (the local
-scheduler's rule, :func:`bridge.scale.policy.choose_header`), keeping up to ``depth`` jobs queued at each
-actor so none waits on a round trip, and streams outcomes back. ``finish`` (the verdict) runs here, in
+scheduler's rule, :func:`bridge.scale.policy.choose_header`), several jobs per call (up to ``batch``:
+one submission and one answer per call, so the driver's CPU per candidate falls), keeping up to
+``depth`` calls queued at each actor so none waits on a round trip, and streams outcomes back. ``finish`` (the verdict) runs here, in
 the consuming thread; the result cache and the run store are the caller's, on the driver, and no actor
 is given either. An actor that dies, or stops answering its pings, is killed and replaced: the job it
-was running is resubmitted once, alone, on a fresh REPL, and the jobs queued behind it go back to the
-queue (:func:`bridge.scale.policy.after_loss`).
+was running (each job of the call it was running) is resubmitted once, alone, on a fresh REPL, and the
+jobs queued behind it go back to the queue (:func:`bridge.scale.policy.after_loss`).
+
+With ``address="local"`` the pool starts a Ray instance of its own on this machine and ends it: at
+:meth:`close` (normal end, error, Ctrl-C, and at exit), after ``ray.shutdown()``, every process of that
+instance still there (Ray workers lead their own process groups, so ending the run's group does not reach
+them), every REPL an actor reported and every process started with this run's tag (``RUN_TAG`` in its
+environment) is killed by pid (and start time, so a reused pid is never hit). An actor lost mid-run has
+its REPL (an orphan in a session of its own) ended at once.
 """
 
 from __future__ import annotations
 
+import atexit
 import collections
+import os
 import queue
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -28,11 +39,15 @@ from typing import Any
 from bridge.config import BridgeConfig
 from bridge.errors import SetupError
 from bridge.lean.pool import Job, Outcome, PoolLimits, StartFailed
+from bridge.lean.procs import descendants, end_processes, proc_start, tagged
 from bridge.lean.protocol import CommandResponse
 from bridge.scale import policy
 from bridge.scale.nodes import NodeReport, connect, probe_cluster
 from bridge.scale.worker import Reply, WorkerSetup, actor_config
 
+# set in the environment ``ray.init`` starts a local instance with: every process of it (GCS, raylet, workers,
+# the REPLs those start) inherits it, so the pool finds them all at the end, orphans and new sessions too
+RUN_TAG = "BRIDGE_RAY_RUN"
 NEXT_STEP_CLUSTER = "run `bridge doctor --ray ADDRESS`: it says what each node lacks"
 
 
@@ -53,6 +68,14 @@ class _Ticket:
 
 
 @dataclass(eq=False)
+class _Call:
+    """One call to an actor: its jobs, checked there in this order, answered together."""
+
+    ref: Any
+    tickets: list[_Ticket]
+
+
+@dataclass(eq=False)
 class _Slot:
     """The driver's view of one actor."""
 
@@ -61,6 +84,8 @@ class _Slot:
     node_id: str
     claimed: set[str] = field(default_factory=set)  # headers its worker has or is loading
     inflight: list[_Ticket] = field(default_factory=list)  # submission order = the actor's order
+    calls: list[_Call] = field(default_factory=list)  # the same jobs, as sent
+    repl: tuple[int, str] | None = None  # its REPL as last reported: (pid, start time)
     ready: bool = False
     created: float = 0.0
     alive: bool = True
@@ -93,6 +118,7 @@ class RayPool:
         address: str | None = None,
         expect: tuple[str, str] | None = None,
         depth: int = 2,
+        batch: int = 8,
         ping_timeout: float = 30.0,
         ready_timeout: float = 300.0,
         runtime_env: dict[str, Any] | None = None,
@@ -106,6 +132,7 @@ class RayPool:
         self.address = address
         self.expect = expect
         self.depth = max(1, depth)
+        self.batch = max(1, batch)
         self.ping_timeout = ping_timeout
         self.ready_timeout = ready_timeout
         self.runtime_env = runtime_env
@@ -119,6 +146,8 @@ class RayPool:
         self._closing = False
         self._busy = False
         self._connected = False
+        self._local = False  # this pool started the Ray instance (address "local"): it ends its processes
+        self._tag = ""  # RUN_TAG's value for the instance this pool started
         self._slots: list[_Slot] = []
         self._refs: dict[str, Any] = {}  # node id -> its reference actor
         self._by_ref: dict[Any, tuple[_Slot, _Ticket]] = {}
@@ -134,6 +163,7 @@ class RayPool:
         self._feed_error: BaseException | None = None
         self._replacements_left = 0
         self._setup: WorkerSetup | None = None
+        self._actor_pids: list[int] = []
 
     # -- what the local pool also has ----------------------------------------------------------------
 
@@ -165,8 +195,32 @@ class RayPool:
         if self._connected:
             import ray
 
+            procs = self._instance_processes() if self._local else []
             ray.shutdown()
             self._connected = False
+            if self._local:
+                known = procs + [s.repl for s in self._slots if s.repl is not None]
+                end_processes(known + [(pid, start) for pid, start, _ in tagged(RUN_TAG, self._tag)])
+                self._local = False
+
+    def _instance_processes(self) -> list[tuple[int, str]]:
+        """Every process of the Ray instance this pool started (GCS, raylet, their workers, the REPLs of
+        those), as (pid, start time), read before ``ray.shutdown()`` ends what it knows of."""
+        try:
+            from ray._private import worker as ray_worker
+
+            node = ray_worker._global_node
+            roots = [pi.process.pid for infos in node.all_processes.values() for pi in infos
+                     if getattr(pi, "process", None) is not None]
+        except Exception:  # noqa: BLE001 - Ray's internals moved: fall back to the actors we know
+            roots = []
+        roots += [pid for pid in self._actor_pids if pid]
+        out = []
+        for pid in dict.fromkeys([p for r in roots for p in (r, *descendants(r))]):
+            start = proc_start(pid)
+            if start is not None and pid != os.getpid():
+                out.append((pid, start))
+        return out
 
     # -- start ---------------------------------------------------------------------------------------
 
@@ -175,7 +229,22 @@ class RayPool:
 
         from bridge.scale.actors import CheckActor, ReferenceActor
 
-        self._connected = connect(self.address)
+        if self.address == "local":
+            self._tag = f"{os.getpid()}-{uuid.uuid4().hex}"
+            before = os.environ.get(RUN_TAG)
+            os.environ[RUN_TAG] = self._tag  # only while the instance starts: what we start later lacks it
+            try:
+                self._connected = connect(self.address)
+            finally:
+                if before is None:
+                    os.environ.pop(RUN_TAG, None)
+                else:
+                    os.environ[RUN_TAG] = before
+            self._local = self._connected
+            if self._local:
+                atexit.register(self.close)  # a run that ends without close() still ends its instance
+        else:
+            self._connected = connect(self.address)
         if self.expect is None:
             from bridge.lean.project import repl_launch
 
@@ -214,7 +283,7 @@ class RayPool:
                 raise StartFailed(f"a Ray actor on node {slot.node_id[:12]} did not start within "
                                   f"{self.ready_timeout:g}s", NEXT_STEP_CLUSTER)
             try:
-                ray.get(ref)
+                self._actor_pids.append(ray.get(ref))
             except ray.exceptions.RayError as e:
                 raise StartFailed(f"a Ray actor could not start its worker: {_cause(e)}", NEXT_STEP_CLUSTER) from None
             slot.ready = True
@@ -387,20 +456,20 @@ class RayPool:
             self._results.put(Outcome(item.job, "cancelled", attempts=0))
 
     def _room(self, s: _Slot) -> bool:
-        if not (s.alive and s.ready) or len(s.inflight) >= self.depth:
+        if not (s.alive and s.ready) or len(s.calls) >= self.depth:
             return False
-        return not (s.inflight and s.inflight[0].alone)
+        return not any(t.alone for c in s.calls for t in c.tickets)
 
     def _dispatch(self, now: float) -> None:
         if self.stopping or self._closing:
             return
         # a job resubmitted after a loss: alone on an idle actor, the freshest first
         while self._alone:
-            idle = [s for s in self._slots if s.alive and s.ready and not s.inflight]
+            idle = [s for s in self._slots if s.alive and s.ready and not s.calls]
             if not idle:
                 break
             slot = min(idle, key=lambda s: s.checked)
-            self._submit(slot, self._alone.popleft(), now, fresh=True)
+            self._submit(slot, [self._alone.popleft()], now, fresh=True)
         if not self._n_waiting:
             return
         loaded: collections.Counter[str] = collections.Counter()
@@ -409,35 +478,48 @@ class RayPool:
                 loaded.update(s.claimed)
         counts = {h: len(q) for h, q in self._waiting.items() if q}
         placed = True
-        while placed and counts:  # one job per actor a round: two waiting jobs go to two idle actors
+        while placed and counts:  # one call per actor a round: two waiting jobs go to two idle actors
             placed = False
-            for slot in sorted((s for s in self._slots if self._room(s)), key=lambda s: len(s.inflight)):
+            rooms = sorted((s for s in self._slots if self._room(s)), key=lambda s: len(s.calls))
+            free_calls = sum(self.depth - len(s.calls) for s in rooms)
+            for slot in rooms:
                 if not counts:
                     break
                 h = policy.choose_header(slot.claimed, counts, loaded, self._costs)
                 if h is None:
                     continue
                 placed = True
-                t = self._waiting[h].popleft()
-                self._n_waiting -= 1
-                counts[h] -= 1
+                take = min(counts[h], policy.batch_size(self._n_waiting, free_calls, self.batch))
+                free_calls -= 1
+                tickets = []
+                for _ in range(take):
+                    t = self._waiting[h].popleft()
+                    self._n_waiting -= 1
+                    counts[h] -= 1
+                    if h in self.header_errors:  # a header already known not to load: as the local pool answers
+                        self._results.put(Outcome(t.job, "setup_error", detail=self.header_errors[h], attempts=1,
+                                                  timings={"queued": now - t.read_at, "header": 0.0, "check": 0.0}))
+                        continue
+                    tickets.append(t)
                 if not counts[h]:
                     del counts[h]
-                if h in self.header_errors:  # a header already known not to load: as the local pool answers
-                    self._results.put(Outcome(t.job, "setup_error", detail=self.header_errors[h], attempts=1,
-                                              timings={"queued": now - t.read_at, "header": 0.0, "check": 0.0}))
+                if not tickets:
                     continue
                 if h not in slot.claimed:
                     slot.claimed.add(h)
                     loaded[h] += 1
-                self._submit(slot, t, now)
+                self._submit(slot, tickets, now)
 
-    def _submit(self, slot: _Slot, t: _Ticket, now: float, fresh: bool = False) -> None:
-        if not slot.inflight:
+    def _submit(self, slot: _Slot, tickets: list[_Ticket], now: float, fresh: bool = False) -> None:
+        if not slot.calls:
             slot.busy_since = now
-        t.ref = slot.handle.check.remote(t.job, fresh)
-        slot.inflight.append(t)
-        self._by_ref[t.ref] = (slot, t)
+        ref = slot.handle.check_batch.remote([t.job for t in tickets], fresh)
+        call = _Call(ref, tickets)
+        for t in tickets:
+            t.ref = ref
+        slot.calls.append(call)
+        slot.inflight.extend(tickets)
+        self._by_ref[ref] = (slot, call)
 
     # -- answers -------------------------------------------------------------------------------------
 
@@ -447,7 +529,7 @@ class RayPool:
         if ref in self._readies:
             slot = self._readies.pop(ref)
             try:
-                ray.get(ref)
+                self._actor_pids.append(ray.get(ref))
                 slot.ready = True
             except ray.exceptions.RayError as e:  # a replacement that could not start: nothing was lost
                 self._lose(slot, f"its replacement actor did not start: {_cause(e)}")
@@ -464,24 +546,39 @@ class RayPool:
         entry = self._by_ref.pop(ref, None)
         if entry is None:
             return
-        slot, t = entry
+        slot, call = entry
         try:
-            reply: Reply = ray.get(ref)
+            replies: list[Reply] = ray.get(ref)
         except ray.exceptions.RayActorError as e:
             self._by_ref[ref] = entry  # _lose places it with the rest of that actor's jobs
             self._lose(slot, f"its actor died ({_cause(e)})")
             return
         except ray.exceptions.RayTaskError as e:
-            # the actor's method itself failed (a bug): this job's answer, as the local pool gives it
-            self._done(slot, t, None)
-            self._results.put(Outcome(t.job, "crashed", detail=f"internal error on a Ray actor: {_cause(e)}"))
+            # the actor's method itself failed (a bug): these jobs' answer, as the local pool gives it
+            self._call_done(slot, call)
+            for t in call.tickets:
+                self._done(slot, t, None)
+                self._results.put(Outcome(t.job, "crashed", detail=f"internal error on a Ray actor: {_cause(e)}"))
             return
         except ray.exceptions.RayError as e:  # the actor, its node or the object is gone
             self._by_ref[ref] = entry
             self._lose(slot, f"its actor died ({_cause(e)})")
             return
-        self._done(slot, t, reply)
-        self._deliver(t, reply)
+        self._call_done(slot, call)
+        self._answered(slot, call, replies)
+
+    def _call_done(self, slot: _Slot, call: _Call) -> None:
+        if call in slot.calls:
+            slot.calls.remove(call)
+
+    def _answered(self, slot: _Slot, call: _Call, replies: list[Reply]) -> None:
+        for t, reply in zip(call.tickets, replies, strict=False):
+            self._done(slot, t, reply)
+            self._deliver(t, reply)
+        for t in call.tickets[len(replies):]:  # after a start failure the actor stopped: not checked
+            if t in slot.inflight:
+                slot.inflight.remove(t)
+            self._enqueue(t, front=True)
 
     def _done(self, slot: _Slot, t: _Ticket, reply: Reply | None) -> None:
         if t in slot.inflight:
@@ -490,6 +587,7 @@ class RayPool:
         slot.busy_since = time.monotonic()
         if reply is not None:
             slot.started = max(slot.started, reply.started)
+            slot.repl = reply.repl or slot.repl
             slot.claimed = set(reply.claimed) | {x.job.header for x in slot.inflight}
 
     def _deliver(self, t: _Ticket, reply: Reply) -> None:
@@ -528,38 +626,56 @@ class RayPool:
             self._pings.pop(slot.ping_ref, None)
         for r in [r for r, s in self._readies.items() if s is slot]:
             self._readies.pop(r)
-        tickets, slot.inflight = slot.inflight, []
+        if self._local:
+            self._end_orphans(slot)
+        calls, slot.calls, slot.inflight = slot.calls, [], []
         first_unanswered = True
-        for t in tickets:
-            self._by_ref.pop(t.ref, None)
-            try:  # a job that finished before the actor went has its answer already
-                reply = ray.get(t.ref, timeout=0)
+        for call in calls:
+            self._by_ref.pop(call.ref, None)
+            try:  # a call that finished before the actor went has its answers already
+                replies = ray.get(call.ref, timeout=0)
             except Exception:  # noqa: BLE001 - lost with the actor
-                reply = None
-            if isinstance(reply, Reply):
-                self._deliver(t, reply)
+                replies = None
+            if isinstance(replies, list):
+                for t, reply in zip(call.tickets, replies, strict=False):
+                    self._deliver(t, reply)
+                for t in call.tickets[len(replies):]:
+                    self._enqueue(t, front=True)
                 continue
             running, first_unanswered = first_unanswered, False
-            if self.stopping:
-                self._results.put(Outcome(t.job, "cancelled", attempts=t.losses))
-                continue
-            decision = policy.after_loss(policy.LostJob(t.losses, running))
-            if decision == policy.REQUEUE:
-                self._enqueue(t, front=True)
-                continue
-            t.losses += 1
-            t.reasons.append(reason)
-            if decision == policy.RESUBMIT_ALONE:
-                t.alone = True
-                self.resubmitted += 1
-                self._alone.append(t)
-            else:
-                self._results.put(Outcome(t.job, "crashed", attempts=t.losses,
-                                          detail=f"lost with {t.losses} Ray actors: " + "; ".join(t.reasons),
-                                          timings={"queued": time.monotonic() - t.read_at, "header": 0.0,
-                                                   "check": 0.0}))
+            for t in call.tickets:
+                self._place_lost(t, running, reason)
         if not (self.stopping or self._closing):
             self._replace(slot)
+
+    def _end_orphans(self, slot: _Slot) -> None:
+        """The lost actor's REPL leads a session of its own, so the actor's death does not end it: by the
+        pid it reported, and any process of this instance whose parent is gone (reparented away)."""
+        mine = tagged(RUN_TAG, self._tag)
+        pids = {pid for pid, _, _ in mine}
+        orphans = [(pid, start) for pid, start, ppid in mine if ppid not in pids and ppid != os.getpid()]
+        end_processes(([slot.repl] if slot.repl is not None else []) + orphans, grace=0)
+
+    def _place_lost(self, t: _Ticket, running: bool, reason: str) -> None:
+        """A job lost with its actor: cancelled (stopping), back to the queue, resubmitted alone, or crashed."""
+        if self.stopping:
+            self._results.put(Outcome(t.job, "cancelled", attempts=t.losses))
+            return
+        decision = policy.after_loss(policy.LostJob(t.losses, running))
+        if decision == policy.REQUEUE:
+            self._enqueue(t, front=True)
+            return
+        t.losses += 1
+        t.reasons.append(reason)
+        if decision == policy.RESUBMIT_ALONE:
+            t.alone = True
+            self.resubmitted += 1
+            self._alone.append(t)
+        else:
+            self._results.put(Outcome(t.job, "crashed", attempts=t.losses,
+                                      detail=f"lost with {t.losses} Ray actors: " + "; ".join(t.reasons),
+                                      timings={"queued": time.monotonic() - t.read_at, "header": 0.0,
+                                               "check": 0.0}))
 
     def _replace(self, dead: _Slot) -> None:
         if self._replacements_left <= 0:
@@ -596,7 +712,8 @@ class RayPool:
             if s.ping_ref is None and policy.should_ping(now, s.busy_since, s.last_ping, self.limits):
                 s.ping_ref, s.ping_sent = s.handle.ping.remote(), now
                 self._pings[s.ping_ref] = s
-            why = policy.straggling(now, s.busy_since, s.ping_sent, self.ping_timeout, self.limits)
+            why = policy.straggling(now, s.busy_since, s.ping_sent, self.ping_timeout, self.limits,
+                                    jobs=len(s.calls[0].tickets) if s.calls else 1)
             if why is not None:
                 self._lose(s, why)
 
@@ -651,9 +768,21 @@ def _cause(e: BaseException) -> str:
 
 def limits_from(cfg: BridgeConfig) -> PoolLimits:
     """The pool limits of the configuration (as ``Verifier._pool`` builds them)."""
-    return PoolLimits(timeout=cfg.timeout, header_timeout=cfg.header_timeout, memory_limit_mb=cfg.memory_limit_mb,
-                      recycle_after=cfg.recycle_after, recycle_memory_mb=cfg.recycle_memory_mb,
-                      max_heartbeats=cfg.max_heartbeats, queue_size=cfg.queue_size)
+    from bridge.verify.api import pool_limits
+
+    return pool_limits(cfg)
+
+
+def make_verifier(config: BridgeConfig | None = None, **kw: Any) -> Any:
+    """A :class:`~bridge.verify.api.Verifier` whose pool is on the Ray cluster of ``ray = ADDRESS`` when
+    that is set, else the local one: how every command builds its Verifier (``verify`` knows no Ray)."""
+    from bridge.config import load_config
+    from bridge.verify.api import Verifier
+
+    cfg = config or load_config()
+    if cfg.ray is not None and "pool_factory" not in kw:
+        kw["pool_factory"] = ray_pool_for
+    return Verifier(cfg, **kw)
 
 
 def ray_pool_for(verifier: Any, limits: PoolLimits | None = None, address: str | None = None,

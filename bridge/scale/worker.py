@@ -28,6 +28,7 @@ from bridge.config import BridgeConfig
 from bridge.errors import SetupError
 from bridge.lean import sandbox
 from bridge.lean.pool import HeaderFailed, Job, Outcome, Pool, PoolLimits, StartFailed
+from bridge.lean.procs import proc_start
 from bridge.lean.project import ReplLaunch, repl_launch
 from bridge.lean.protocol import CommandResponse
 from bridge.lean.repl import Repl, ReplFault
@@ -192,6 +193,7 @@ class Reply:
     claimed: frozenset[str]
     started: int
     start_failed: tuple[str, str | None] | None = None  # no REPL can start on this node: the run stops
+    repl: tuple[int, str] | None = None  # its REPL now: (pid, start time), so the driver can end it by pid
 
 
 class CheckWorker:
@@ -217,7 +219,26 @@ class CheckWorker:
         except StartFailed as e:
             return Reply(None, frozenset(), self.pool.started, (e.message, e.next_step))
         out.job = None  # type: ignore[assignment]  # only the answer travels back
-        return Reply(out, frozenset(self.worker.claimed), self.pool.started)
+        return Reply(out, frozenset(self.worker.claimed), self.pool.started, repl=self._repl_id())
+
+    def check_batch(self, jobs: list[Job], fresh: bool = False) -> list[Reply]:
+        """Several jobs in one call, checked in order (one submission and one answer per call: the
+        driver's cost per candidate falls); ``fresh`` applies to the first. Stops at a start failure."""
+        out = []
+        for i, job in enumerate(jobs):
+            r = self.check(job, fresh=fresh and i == 0)
+            out.append(r)
+            if r.start_failed is not None:
+                break
+        return out
+
+    def _repl_id(self) -> tuple[int, str] | None:
+        r = self.worker.repl
+        pid = r.pid if r is not None else None
+        if pid is None:
+            return None
+        start = proc_start(pid)
+        return (pid, start) if start is not None else None
 
     def pids(self) -> dict[str, Any]:
         """This process and its REPL's (for tests that kill one)."""

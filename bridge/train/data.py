@@ -7,7 +7,6 @@ the edges (proofs read from run stores, informal rows, evaluation sets, the ``da
 from __future__ import annotations
 
 import functools
-import json
 import random
 import shutil
 from collections.abc import Callable, Iterable
@@ -20,6 +19,7 @@ from bridge.data import decontam
 from bridge.data.decontam import NEAR_THRESHOLD, NGRAM, EvalIndex, find_text_contamination
 from bridge.data.problem import Problem
 from bridge.errors import InputError
+from bridge.jsonl import write_json  # noqa: F401 - kept importable from here (rounds, merge, sft, iterate)
 from bridge.verify.lean_text import mask
 from bridge.verify.lexer import LexError, tokenize
 from provers.templates import Family, Prompt, render
@@ -430,9 +430,3 @@ def rows_for_training(data: Path, fam: Family) -> Any:
     return datasets.Dataset.from_list(rows)
 
 
-def write_json(path: Path, data: Any) -> None:
-    """A JSON file written whole or not at all."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)

@@ -136,10 +136,10 @@ def recheck(proofs: list[Proof], problems: dict[str, Problem], fam: Family, cfg:
             strict: bool = True, count_stand_in: bool = False) -> tuple[list[Proof], list[dict[str, Any]]]:
     """Check the proofs that would enter training again (with ``--strict``'s kernel replay, or the gate);
     (kept, rejected). ``count_stand_in``: a demo run's (the stand-in's verdicts are kept there only)."""
-    from bridge.verify.api import Verifier
+    from bridge.scale import make_verifier
 
     cands = [extract(fam, problems[p.problem_id], p.completion, p.sample_id) for p in proofs]
-    with Verifier(dataclasses.replace(cfg, strict=strict)) as v:
+    with make_verifier(dataclasses.replace(cfg, strict=strict)) as v:
         verdicts = {x.id: x for x in v.verify(cands)}
     kept, rejected = [], []
     for p in proofs:
@@ -245,13 +245,13 @@ class Iteration:
         """Sample and verify into a run store (resuming it); False when stopped by a signal."""
         from tqdm import tqdm
 
-        from bridge.cli.signals import stop_on_signals
         from bridge.runs import provenance
         from bridge.runs.store import RunStore
-        from bridge.verify.api import Verifier
+        from bridge.scale import make_verifier
+        from bridge.signals import stop_on_signals
         from provers.pipeline import Pipeline, ProveSettings
 
-        with Verifier(self.bcfg) as verifier, RunStore(store_dir) as store:
+        with make_verifier(self.bcfg) as verifier, RunStore(store_dir) as store:
             provenance.record(store_dir, verifier)
             provenance.record(self.dir, verifier)
             meta = {**meta, "template": self.fam.name, "sampling": params.to_json(), "samples": samples,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.errors import InputError, SetupError
-from bridge.train.data import write_json
+from bridge.jsonl import write_json
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -45,7 +45,7 @@ def merge(cfg: MergeConfig) -> dict[str, Any]:
     except ImportError as e:
         raise SetupError(f"merging needs torch, transformers and peft ({e.name} is missing)",
                          'pip install -e ".[ml]"') from None
-    from provers.backends.hf import NEXT_STEP_MODEL, model_source
+    from bridge.models import NEXT_STEP_MODEL, model_source
 
     out = Path(cfg.out)
     if (out / "config.json").exists() and not cfg.overwrite:

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bridge.train.data import write_json
+from bridge.jsonl import write_json
 
 _ROUND_DIR = re.compile(r"^round-(\d+)$")
 

@@ -76,7 +76,7 @@ class VLLMLoraBackend:
             from vllm.lora.request import LoRARequest
         except ImportError:
             raise SetupError("vLLM is not installed", 'pip install -e ".[vllm]", or sample with transformers') from None
-        from provers.backends.hf import model_source
+        from bridge.models import model_source
 
         self.vllm, self.LoRARequest = vllm, LoRARequest
         source, _ = model_source(model)

@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bridge import __version__
 from bridge.errors import InputError, SetupError
-from bridge.train.data import write_json
+from bridge.jsonl import write_json
+from bridge.version import __version__
 from provers.templates import Family
 
 SUMMARY = "training_summary.json"
@@ -165,7 +165,7 @@ def train_sft(train: Any, model: str, out: Path, family: Family, cfg: LoraSFTCon
     except ImportError as e:
         raise SetupError(f"training needs torch, transformers, peft and trl ({e.name} is missing)",
                          'pip install -e ".[ml]"') from None
-    from provers.backends.hf import NEXT_STEP_MODEL, model_source
+    from bridge.models import NEXT_STEP_MODEL, model_source
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

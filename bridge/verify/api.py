@@ -11,6 +11,10 @@
 Flow per candidate: static screen -> result cache -> (duplicate of one in flight?) -> pool (header env,
 body, soundness follow-up; reference statement in a process that never runs candidate code) ->
 verdict (in the worker thread, with the optional strict kernel check) -> cache.
+
+The pool is the local one unless the Verifier is given a ``pool_factory`` (a Ray pool: ``verify`` does
+not know Ray; ``bridge.scale.make_verifier(cfg)`` builds a Verifier with one when ``ray`` is set, and
+the CLI builds them that way).
 """
 
 from __future__ import annotations
@@ -22,10 +26,10 @@ import re
 import tempfile
 import threading
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from bridge.config import BridgeConfig, load_config
 from bridge.errors import ConfigError, SetupError
@@ -43,8 +47,25 @@ from bridge.verify.screen import Rule, screen
 from bridge.verify.strict import strict_refusal
 from bridge.verify.verdict import Verdict, classify_body, lean_clean, within
 
-if TYPE_CHECKING:
-    from bridge.scale import RayPool
+
+class JobPool(Protocol):
+    """What ``verify`` needs of a pool: :class:`~bridge.lean.pool.Pool`, or a pool of the same interface
+    built by a ``pool_factory`` (``bridge.scale.RayPool``)."""
+
+    def run(self, jobs: Iterable[Job]) -> Iterator[Outcome]: ...
+
+    def stop(self, grace: float = 3.0) -> None: ...
+
+
+# (the Verifier, the pool limits of its configuration) -> the pool its next ``verify`` runs on
+PoolFactory = Callable[["Verifier", PoolLimits], JobPool]
+
+
+def pool_limits(cfg: BridgeConfig) -> PoolLimits:
+    """The pool limits of the configuration (one place: the local pool and a Ray pool use the same)."""
+    return PoolLimits(timeout=cfg.timeout, header_timeout=cfg.header_timeout, memory_limit_mb=cfg.memory_limit_mb,
+                      recycle_after=cfg.recycle_after, recycle_memory_mb=cfg.recycle_memory_mb,
+                      max_heartbeats=cfg.max_heartbeats, queue_size=cfg.queue_size)
 
 
 @dataclass
@@ -83,8 +104,13 @@ class Verifier:
     """Verify candidates through a pool of sandboxed REPL workers. Use as a context manager."""
 
     def __init__(self, config: BridgeConfig | None = None, *, rules: Iterable[Rule] | None = None,
-                 strict_checker: object | None = None):
+                 strict_checker: object | None = None, pool_factory: PoolFactory | None = None):
         self.cfg = config or load_config()
+        if self.cfg.ray is not None and pool_factory is None:
+            # checking locally what was asked to run on a cluster would be a silent change of machine
+            raise ConfigError(f"ray = {self.cfg.ray!r} is set, but this Verifier was given no Ray pool",
+                              "build it with bridge.scale.make_verifier(cfg) (as the CLI does), or unset ray")
+        self.pool_factory = pool_factory
         self.launch: ReplLaunch = repl_launch(self.cfg)
         self.options = soundness.GateOptions(allow_native_decide=self.cfg.allow_native_decide,
                                              fast_gate=self.cfg.allow_fast_gate)
@@ -129,7 +155,7 @@ class Verifier:
         self._lock = threading.Lock()
         self._strict_slots = threading.Semaphore(max(1, self.cfg.resolved_workers() // 2))
         self._tmp = tempfile.TemporaryDirectory(prefix="bridge-")
-        self._pool_now: Pool | RayPool | None = None
+        self._pool_now: JobPool | None = None
         self.stopped = False  # stop() was called: the stream ended early, every verdict it gave is real
 
     def stop(self, grace: float = 3.0) -> None:
@@ -173,17 +199,11 @@ class Verifier:
         return Repl(argv, cwd=self.launch.cwd, env=env, memory_limit_mb=self.cfg.memory_limit_mb or None,
                     transport_kind=self.cfg.transport)
 
-    def _pool(self) -> Pool | RayPool:
-        limits = PoolLimits(timeout=self.cfg.timeout, header_timeout=self.cfg.header_timeout,
-                            memory_limit_mb=self.cfg.memory_limit_mb, recycle_after=self.cfg.recycle_after,
-                            recycle_memory_mb=self.cfg.recycle_memory_mb, max_heartbeats=self.cfg.max_heartbeats,
-                            queue_size=self.cfg.queue_size)
-        if self.cfg.ray is not None:
-            # the same limits, follow-up rule, review and verdict, with one Ray actor per worker; Ray is
-            # imported here only, so without `ray` set nothing of it is loaded
-            from bridge.scale import ray_pool_for
-
-            return ray_pool_for(self, limits)
+    def _pool(self) -> JobPool:
+        limits = pool_limits(self.cfg)
+        if self.pool_factory is not None:
+            # e.g. one Ray actor per worker, with the same limits, follow-up rule, review and verdict
+            return self.pool_factory(self, limits)
         return Pool(self._repl, workers=self.cfg.resolved_workers(), limits=limits,
                     needs_followup=lambda job, body: lean_clean(within(body, job.payload[0].span)),
                     review=self.review, finish=lambda out: self.decide(out.job.payload[0], out))

@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import jinja2
 
 from bridge.data.problem import Problem
-from bridge.errors import ConfigError
+from bridge.models import by_model
 from bridge.verify.candidate import Candidate, from_parts, with_reference_statement
 
 HERE = Path(__file__).resolve().parent
@@ -43,28 +43,6 @@ FAMILIES = {
                         ("goedel-prover-v2", "deepseek-prover-v2", "goedel-prover"), "last_block"),
     "kimina": Family("kimina", "kimina.jinja", "chat", ("kimina",), "after_think"),
 }
-
-
-class _ByModel(Protocol):
-    model_patterns: tuple[str, ...]
-
-
-T = TypeVar("T", bound=_ByModel)
-
-
-def by_model(table: dict[str, T], model: str, template: str | None, default: str, what: str = "template") -> T:
-    """``table[template]`` when a template is named (an unknown one is a ConfigError), else the first entry
-    one of whose ``model_patterns`` the model's name holds, else ``table[default]``: how prover templates,
-    formalizers and solver families are chosen."""
-    if template:
-        if template not in table:
-            raise ConfigError(f"unknown {what} {template!r}", f"choose one of: {', '.join(table)}")
-        return table[template]
-    low = model.lower()
-    for entry in table.values():
-        if any(p in low for p in entry.model_patterns):
-            return entry
-    return table[default]
 
 
 def family_for(model: str, template: str | None = None) -> Family:
