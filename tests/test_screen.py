@@ -146,6 +146,9 @@ def test_honest_model_headers_pass_the_header_allow_list(text: str) -> None:
     "macro_rules | `(tactic| omega) => `(tactic| sorry)\n", "@[simp] theorem x : True := trivial\n",
     "import Mathlib\n#exit\n", "set_option trace.profiler.output \"x\"\n", "universe Lean.u\n", "import Mathlib /- x\n",
     'import Mathlib "x"\n', "import\nMathlib\n",
+    # red team: keywords lex as identifiers, so a second command hid among opened names or universes
+    "open Nat set_option debug.skipKernelTC true\n", "open Nat namespace Foo\n", "open Type\n",
+    "universe u set_option autoImplicit true\n", "universe u open Lean Elab Command Meta\n", "universe «u\"»\n",
 ])
 def test_model_header_cheats_are_refused(text: str) -> None:
     got = screen_header(text)
@@ -166,6 +169,25 @@ def test_a_code_row_that_repeats_its_header_is_checked_under_that_header() -> No
     # a line of its own is added: imports first, the rest after the given header, comments dropped
     c = from_code("s", "import Mathlib\n", "import Aesop\nopen Real -- for π\n\ntheorem t : True := trivial\n")
     assert c.header == "import Aesop\nimport Mathlib\nopen Real\n" and screen(c) is None
+
+
+@pytest.mark.parametrize("own", [
+    'universe «u"»\n-- " open Nat » set_option debug.skipKernelTC true\n',
+    "universe «v/-»\n-- -/ open Nat » set_option debug.skipKernelTC true\n",
+    'universe «u"»\n-- " import Lean.Elab.Cheat\nuniverse «v»\n',
+])
+def test_the_header_lean_gets_is_rebuilt_from_the_tokens_the_screen_judged(own: str) -> None:
+    """Red team: a header rebuilt from another reading of the text (a mask blind to «») sent Lean a
+    comment's smuggled commands. Now every added line is the lexer's tokens of a line the screen saw."""
+    from bridge.verify.lexer import code_lines
+
+    assert screen_header(own) is not None
+    judged = {" ".join(t.text for t in line) for line in code_lines(own)}
+    for given in ("import Mathlib\n", None):
+        merged = merge_header(given, own)
+        assert "skipKernelTC" not in merged and "Cheat" not in merged, merged
+        added = set(merged.splitlines()) - {"import Mathlib", ""}
+        assert added <= judged, (added, judged)
 
 
 def test_a_line_inside_a_block_comment_is_never_moved_out_of_it() -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.verify.lean_text import declarations, find_declaration, mask, statement_name, top_level_assign
+from bridge.verify.lexer import LexError, code_lines
 
 DEFAULT_HEADER = "import Mathlib"
 
@@ -101,13 +102,21 @@ def merge_header(given: str | None, own: str, default: str = DEFAULT_HEADER) -> 
     with the screen's header allow-list over ``own`` (one complete command per line, so lines can be
     moved one by one); a candidate with a reference statement never gets the model's lines (they could
     change how the statement reads), see ``with_reference_statement``."""
-    if given is None and re.search(r"(?m)^\s*import\b", mask(own)):
-        return own
-    base = default if given is None else given
+    # The model's commands rebuilt from the lexer's tokens of its lines: the very tokens the screen's
+    # header allow-list judged (lexer.code_lines), comments dropped, so Lean is sent exactly what the
+    # screen passed. Another reading of the text could differ (mask ignores «», so the quote inside
+    # `«u"»` opens a string there and a line Lean reads as code would be moved as a comment). Text
+    # the lexer refuses adds nothing: the screen refuses that candidate.
+    try:
+        cmds = [" ".join(t.text for t in line) for line in code_lines(own)]
+    except LexError:
+        cmds = []
+    if given is None and any(c.startswith("import ") for c in cmds):
+        base = ""  # a whole file: its own imports are the header
+    else:
+        base = default if given is None else given
     have = {" ".join(ln.split()) for ln in _lines(mask(base))}
-    # the model's lines with their comments blanked (a block comment may span lines: masking first
-    # keeps a line inside it from being moved out of it)
-    new = [ln for ln in (" ".join(m.split()) for m in _lines(mask(own))) if ln and ln not in have]
+    new = [ln for ln in cmds if ln and ln not in have]
     if not new:
         return base
     imports = [ln for ln in new if ln.startswith("import ")]

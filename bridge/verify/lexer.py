@@ -827,3 +827,16 @@ def _at_step(
             return (_AT_AFTER, d, tok.end)
     _add_maybe(maybe, d)
     return None
+
+
+def code_lines(text: str) -> list[list[Token]]:
+    """The code tokens of ``text`` (comments dropped) grouped by the line each starts on, in order.
+
+    The one reading of a model's header lines: the screen's header allow-list judges these tokens, and
+    the header Lean is sent is rebuilt from these same tokens (``candidate.merge_header``), so Lean gets
+    exactly the commands the screen passed. Raises :class:`LexError`."""
+    lines: dict[int, list[Token]] = {}
+    for t in tokenize(text, keep_comments=True):
+        if t.kind not in ("comment", "doc_comment"):
+            lines.setdefault(text.count("\n", 0, t.start), []).append(t)
+    return list(lines.values())

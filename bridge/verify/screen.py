@@ -28,6 +28,7 @@ from bridge.verify.lexer import (
     LexError,
     Readings,
     Token,
+    code_lines,
     tokenize,
     tokenize_readings,
 )
@@ -637,6 +638,8 @@ def _trailing_modifier(helpers: str) -> tuple[str, str, int, str] | None:
 
 
 _ASCII_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_']*(?:\.[A-Za-z_][A-Za-z0-9_']*)*")
+_OPEN_NAME = re.compile(r"(?!(?:Type|Sort|Prop)\b)[A-Z][A-Za-z0-9_']*(?:\.[A-Z][A-Za-z0-9_']*)*")
+_UNIVERSE_NAME = re.compile(r"[a-z](?:_?[0-9]+|[₀-₉]+)?")
 
 
 def screen_header(text: str) -> tuple[str, str, int, str] | None:
@@ -656,15 +659,10 @@ def screen_header(text: str) -> tuple[str, str, int, str] | None:
     second command after the first, a string) is refused."""
     pol = policy()
     try:
-        toks = tokenize(text, keep_comments=True)
+        lines = code_lines(text)
     except LexError as e:
         return "header", f"{BUILTIN_RULES['header']}: {e.message}", e.offset, text[e.offset:e.offset + 40]
-    lines: dict[int, list[Token]] = {}
-    for t in toks:
-        if t.kind in ("comment", "doc_comment"):
-            continue
-        lines.setdefault(text.count("\n", 0, t.start), []).append(t)
-    for line in lines.values():
+    for line in lines:
         bad = _header_line_fault(line, pol)
         if bad is not None:
             return "header", BUILTIN_RULES["header"], bad.start, text[line[0].start:line[0].start + 60]
@@ -683,8 +681,10 @@ def _header_line_fault(line: list[Token], pol: Policy) -> Token | None:
     if head.text == "open":
         names = args[1:] if args and args[0].text == "scoped" else args
         for t in names:
-            if (t.kind != "ident" or t.text in _OPEN_MODIFIERS or t.text in ("in", "scoped")
-                    or _name_parts(t.text)[0] in pol.namespaces):
+            # the lexer reads keywords as identifiers: a namespace here starts with a capital (no keyword
+            # does), so no second command (`open Nat set_option …`, `open Nat namespace Foo`) hides in it
+            if (t.kind != "ident" or not _OPEN_NAME.fullmatch(t.text)
+                    or any(p in pol.namespaces for p in _name_parts(t.text))):
                 return t
         return None if names else head
     if head.text == "set_option":
@@ -697,7 +697,8 @@ def _header_line_fault(line: list[Token], pol: Policy) -> Token | None:
             return None
         return val
     if head.text == "universe":
-        bad = [t for t in args if t.kind != "ident" or "." in t.text or t.text in pol.words]
+        # `u`, `v₁`, `u_1`: a universe name is never a keyword then (`universe u set_option …` is refused)
+        bad = [t for t in args if t.kind != "ident" or not _UNIVERSE_NAME.fullmatch(t.text)]
         return bad[0] if bad or not args else None
     return head
 
