@@ -183,8 +183,8 @@ def test_the_header_lean_gets_is_rebuilt_from_the_tokens_the_screen_judged(own: 
 
     assert screen_header(own) is not None
     judged = {" ".join(t.text for t in line) for line in code_lines(own)}
-    for given in ("import Mathlib\n", None):
-        merged = merge_header(given, own)
+    for row_header in ("import Mathlib\n", None):
+        merged = merge_header(row_header, own)
         assert "skipKernelTC" not in merged and "Cheat" not in merged, merged
         added = set(merged.splitlines()) - {"import Mathlib", ""}
         assert added <= judged, (added, judged)
