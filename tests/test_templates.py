@@ -71,3 +71,15 @@ def test_correction_prompts() -> None:
     assert [m["role"] for m in chat] == ["user", "assistant", "user"] and "linarith failed" in chat[2]["content"]
     comp = render_correction(FAMILIES["deepseek-v1.5"], P, "", "", "line 3: linarith failed", 1)
     assert comp.endswith(STMT) and "linarith failed" in comp
+
+
+def test_a_crlf_chat_answer_is_read_as_lf_lines() -> None:
+    """Red team: a CRLF answer left a lone \\r at the end of its lean block, which the lexer refuses."""
+    from bridge.data.problem import Problem
+    from bridge.verify.screen import screen
+    from provers.templates import FAMILIES, extract
+
+    p = Problem("t", "test", "import Mathlib\n", "theorem t (x : ℕ) : x + 0 = x := by\n")
+    answer = "Proof.\r\n```lean4\r\ntheorem t (x : ℕ) : x + 0 = x := by\r\n  simp\r\n```\r\n"
+    c = extract(FAMILIES["goedel-v2"], p, answer, "t/0")
+    assert "\r" not in c.body and screen(c) is None

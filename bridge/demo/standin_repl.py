@@ -36,7 +36,8 @@ What a command "proves" is decided by markers in its text, so tests can drive ev
   FAKE_AXIOM            -> `#print axioms` names a custom axiom (FAKE_AXIOM_IN=name: only for that theorem)
   FAKE_NATIVE           -> `#print axioms` names Lean.ofReduceBool
   FAKE_TYPE_DIFF        -> `#check` prints a type different from the reference
-  FAKE_TRY_THIS         -> an info "Try this:" message (apply?/exact? left behind)
+  FAKE_TRY_THIS         -> an info "Try this:" message (apply?/exact? left behind; after `simp?`, its
+                           `simp only [...]` suggestion, as Lean prints it)
   FAKE_QUIET_AXIOMS     -> `#print axioms` in that env answers with no message (a replaced command)
   FAKE_WRONG_CONST      -> `#print axioms` and `#check` answer about another constant
   FAKE_TAKEOVER         -> from this command on, every request is answered `{"env": n}` with no
@@ -357,7 +358,10 @@ def main() -> None:
         if "FAKE_ECHO" in cmd:
             messages.append(msg("info", cmd, line, 0, 1))
         if "FAKE_TRY_THIS" in cmd:
-            messages.append(msg("info", "Try this:\n  [apply] exact Nat.zero_eq_one_mod_iff.mp rfl", line + 1, 2, 8))
+            # as Lean 4.9 answers: `simp?` suggests its simp call, apply?/exact? a term
+            text = ("Try this: simp only [add_zero]" if re.search(r"(?<![\w.])simp\?", cmd)
+                    else "Try this:\n  [apply] exact Nat.zero_eq_one_mod_iff.mp rfl")
+            messages.append(msg("info", text, line + 1, 2, 8))
         if sorries:
             out["sorries"] = sorries
         if messages:

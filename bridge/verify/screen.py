@@ -639,6 +639,8 @@ def _trailing_modifier(helpers: str) -> tuple[str, str, int, str] | None:
 
 _ASCII_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_']*(?:\.[A-Za-z_][A-Za-z0-9_']*)*")
 _OPEN_NAME = re.compile(r"(?!(?:Type|Sort|Prop)\b)[A-Z][A-Za-z0-9_']*(?:\.[A-Z][A-Za-z0-9_']*)*")
+# header-only options a file may turn off (`set_option autoImplicit false`): never on, never in the body
+_HEADER_OFF_OPTIONS = frozenset({"autoImplicit", "relaxedAutoImplicit"})
 _UNIVERSE_NAME = re.compile(r"[a-z](?:_?[0-9]+|[₀-₉]+)?")
 
 
@@ -691,6 +693,8 @@ def _header_line_fault(line: list[Token], pol: Policy) -> Token | None:
         if len(args) != 2 or args[0].kind != "ident":
             return args[2] if len(args) > 2 else head
         opt, val = args
+        if opt.text in _HEADER_OFF_OPTIONS and val.text == "false":
+            return None  # turns a convenience off: nothing can elaborate that did not without it
         if opt.text not in pol.options and not any(opt.text.startswith(p) for p in pol.option_prefixes):
             return opt
         if val.kind == "number" and val.text.isdigit() or val.kind == "ident" and val.text in ("true", "false"):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from bridge.lean.protocol import CommandResponse
 from bridge.verify.candidate import Candidate, signature
+from bridge.verify.lean_text import mask
 from bridge.verify.verdict import SORRY_WARNING
 
 DEFAULT_AXIOMS = frozenset({"propext", "Classical.choice", "Quot.sound"})
@@ -32,6 +33,9 @@ NATIVE_AXIOMS = frozenset({"Lean.ofReduceBool", "Lean.trustCompiler", "Lean.ofRe
 _AXIOMS = re.compile(r"^'(?P<name>[^\n]+?)' depends on axioms: \[(?P<list>[^\]]*)\]\s*$", re.S)
 _NO_AXIOMS = re.compile(r"^'(?P<name>[^\n]+?)' does not depend on any axioms\s*$")
 _TRY_THIS = re.compile(r"^Try this:")
+# `simp?`'s own suggestion (Lean 4.9: "Try this: simp only [h, add_zero]"), and the tactics that make it
+_SIMP_SUGGESTION = re.compile(r"^Try this:\s*(?:simp|simp_all|dsimp)(?:\s+only)?(?:\s*\[[^\]\n]*\])?\s*(?:at\s+[^\n]*)?$")
+_SIMP_QUERY = re.compile(r"(?<![\w.'?!])(?:simp|simp_all|dsimp)\?(?![\w?!])")
 
 # Printing options fixed inside the follow-up itself, so that options left in the candidate's
 # environment cannot make two different types print alike (`pp.all` only sets defaults: an explicit
@@ -191,10 +195,18 @@ def rule_axioms(axioms: dict[str, list[str]], options: GateOptions) -> Rejection
     return None
 
 
-def rule_no_search_tactic(body: CommandResponse) -> Rejection | None:
-    """4. No ``apply?``/``exact?``/``rw?`` left: they answer with "Try this:"."""
+def rule_no_search_tactic(body: CommandResponse, code: str = "") -> Rejection | None:
+    """4. No ``apply?``/``exact?``/``rw?`` left: they answer with "Try this:".
+
+    One "Try this:" is no search left behind: ``simp?`` (``simp_all?``, ``dsimp?``) runs simp and closes
+    or rewrites the goal exactly as ``simp`` does, then suggests its ``simp only [...]`` call. It passes
+    only when the suggestion is a simp call and the code (``code``: the model's text with comments and
+    strings blanked) holds such a tactic; any other suggestion is refused as before."""
+    simp_q = bool(_SIMP_QUERY.search(code))
     for m in body.messages or []:
         if m.severity == "info" and _TRY_THIS.match(m.data):
+            if simp_q and _SIMP_SUGGESTION.match(m.data):
+                continue
             return Rejection("search_tactic", "a proof-search tactic (`apply?`, `exact?`, ...) was left in the proof")
     return None
 
@@ -216,7 +228,7 @@ def judge(candidate: Candidate, body: CommandResponse, followup: CommandResponse
     if isinstance(follow, str):
         return Rejection("gate", follow)
     for r in (rule_no_sorry(follow.axioms, body), rule_statement(candidate, follow, reference),
-              rule_axioms(follow.axioms, options), rule_no_search_tactic(body)):
+              rule_axioms(follow.axioms, options), rule_no_search_tactic(body, mask(candidate.body))):
         if r is not None:
             return r
     return None

@@ -93,6 +93,7 @@ def lean_blocks(text: str) -> list[str]:
 
 def extract(fam: Family, problem: Problem, answer: str, cand_id: str) -> Candidate:
     """The candidate for one model answer: header + reference statement + the model's proof."""
+    answer = answer.replace("\r\n", "\n")  # a CRLF answer: the fence regexes and Lean read LF lines
     if fam.extraction == "cut_at_fence":
         cut = answer.find("```")
         proof = answer[:cut] if cut >= 0 else answer
