@@ -92,10 +92,13 @@ def transcripts() -> Path:
 
 
 @pytest.fixture
-def shared_data() -> Path:
+def shared_data(monkeypatch: pytest.MonkeyPatch) -> Path:
     d = data_dir()
     if d is None:
         pytest.skip(DATA_HINT)
+    # In this process too: a test that calls `main()` in-process must find the same data its subprocesses
+    # are given, not fall back to a download (CI has no network; ../shared/data is found only by the tests).
+    monkeypatch.setenv("BRIDGE_DATA_DIR", str(d))
     return d
 
 

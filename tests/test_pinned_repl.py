@@ -269,3 +269,61 @@ def test_doctor_probes_the_repl_it_would_use(tmp_path: Path) -> None:
     d = doctor(fake_repl_cmd(FAKE_REPL_START_FAIL="error: cannot load libleanshared.so"))
     probe = next(c for c in d["checks"] if c["item"] == "repl probe")
     assert d["rc"] == 1 and not probe["ok"] and "libleanshared" in probe["note"]
+
+
+# -- an answer ends at its last brace, before its blank line arrives ----------------------------------
+
+SPLIT_WRITER = r"""
+import os, sys, time
+parts = [p.encode().decode("unicode_escape").encode() for p in sys.argv[1:]]
+sys.stdin.buffer.readline()
+for p in parts:  # each part in its own write, a pause between: as C stdio flushes a terminal per line
+    os.write(1, p)
+    time.sleep(float(os.environ.get("PAUSE", "3")))
+time.sleep(60)
+"""
+
+
+def split_writer(*parts: str, pause: float = 3.0) -> Repl:
+    r = Repl([sys.executable, "-c", SPLIT_WRITER, *parts], env=dict(os.environ, PAUSE=str(pause)),
+             transport_kind="pty")
+    r.start()
+    return r
+
+
+def test_a_whole_object_is_the_answer_before_its_blank_line() -> None:
+    """REPL v4.9.0 writes the JSON and the blank line with two println calls, two writes on a terminal:
+    the answer is taken at the object's last brace, without waiting for the second write."""
+    r = split_writer('{"env":\\n 0}\\n', "\\n")
+    try:
+        got = r.send(Command(cmd="import Mathlib"), timeout=2)  # the blank line comes only after 3 s
+        assert got.env == 0 and r.stats.requests == 1  # type: ignore[union-attr]
+    finally:
+        r.kill()
+
+
+def test_a_brace_that_ends_a_line_inside_the_answer_does_not_end_it() -> None:
+    """A line of a pretty-printed answer may end in `}` before the object is whole: the rest is awaited."""
+    r = split_writer('{"messages":\\n [{"severity": "info", "data": "a}"}\\n', '], "env": 0}\\n\\n', pause=0.5)
+    try:
+        got = r.send(Command(cmd="import Mathlib"), timeout=5)
+        assert got.env == 0 and got.messages[0].data == "a}"  # type: ignore[union-attr]
+    finally:
+        r.kill()
+
+
+@pytest.mark.parametrize("first", ['{"env": 0}\\n', '{"env": 0}\\n\\n'])
+def test_a_second_object_after_an_early_answer_is_refused_as_with_a_blank_line(first: str) -> None:
+    """Ending an answer early trusts nothing new: a replayed answer that follows it fails the next request,
+    exactly as it does when a blank line separates the two (a forger can always print the blank line)."""
+    r = split_writer(first, '{"env": 0}\\n\\n', pause=0.5)
+    try:
+        assert r.send(Command(cmd="import Mathlib"), timeout=5).env == 0  # type: ignore[union-attr]
+        import time
+
+        time.sleep(1.0)  # the second object has arrived by now
+        with pytest.raises(ReplFault) as e:
+            r.send(Command(cmd="theorem x : True := trivial", env=0), timeout=3)
+        assert e.value.kind == "protocol" and "env 0" in e.value.detail
+    finally:
+        r.kill()

@@ -79,6 +79,7 @@ class Repl:
     STDERR_KEEP = 64 * 1024  # bytes of stderr kept as evidence; a flood is drained and dropped
     POLL = 0.25  # seconds between memory checks while waiting
     READ = 65536  # bytes per read: answers are small; a big one takes a few reads
+    EARLY = 16384  # largest answer decoded before its blank line arrives (see _read_object)
 
     def __init__(
         self,
@@ -230,12 +231,23 @@ class Repl:
                 pass
             time.sleep(0.01)  # let the stderr drain thread read the last words
 
-    def _read_object(self, deadline: float) -> bytes:
-        """Bytes of the next blank-line terminated answer.
+    def _read_object(self, deadline: float) -> tuple[bytes, object]:
+        """Bytes of the next answer, and the answer decoded when that was how its end was found.
+
+        An answer ends at its blank line, or sooner: REPL v4.9.0 writes it with two ``IO.println`` calls
+        (the JSON, then ``""``; ``REPL/Main.lean`` at tag v4.9.0, ``repl.loop``), and on a terminal C stdio
+        flushes each, so the blank line often arrives in a second write. Waiting for it costs a second
+        wake-up per answer, which is most of the pty's cost over a pipe. So a small buffer that ends in
+        ``}`` and a newline is decoded at once: if it is one whole JSON object, it is the answer (Lean's
+        JSON printer escapes every newline inside a string, so a raw ``}\n`` inside a string cannot end
+        a whole object), and the blank line still to come is skipped as the next read's leading newline.
+        This trusts no more than the blank line did: anything that could end an object early could as
+        well print the blank line after it.
 
         One ``os.read`` per poll wake-up, into one growing buffer, and each byte is searched once: a pty
         hands over at most 4 KB per read (``N_TTY_BUF_SIZE``), so a 1 MB answer is ~256 reads, and
-        rescanning (or re-concatenating) the whole buffer each time made that quadratic.
+        rescanning (or re-concatenating) the whole buffer each time made that quadratic. The early
+        decode is tried only below ``EARLY`` bytes, so it never rescans a big answer.
         """
         fd = self._out
         buf = self._buf
@@ -252,7 +264,16 @@ class Repl:
             if idx >= 0:
                 out = bytes(buf[:idx])
                 del buf[: idx + 2]
-                return out
+                return out, None
+            if 0 < len(buf) <= self.EARLY and buf.endswith(b"}\n") and buf[:1] == b"{":
+                try:
+                    obj = loads(buf.decode("utf-8"))
+                except ValueError:  # not whole yet (or not UTF-8: left to the blank-line path's diagnosis)
+                    pass
+                else:
+                    out = bytes(buf[:-1])
+                    del buf[:]
+                    return out, obj
             scanned = len(buf)
             left = deadline - time.monotonic()
             if left <= 0:
@@ -283,18 +304,21 @@ class Repl:
         if self._buf.strip():
             raise ReplFault("protocol", "output arrived that answers no request", self._evidence())
         self._write(encode_request(req), deadline)
-        raw = self._read_object(deadline)
+        raw, obj = self._read_object(deadline)
         self.stats.requests += 1
+        if obj is None:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ReplFault("protocol", f"the REPL wrote non-UTF-8 output ({e.reason} at byte {e.start})",
+                                repr(raw[:300])) from None
+        else:
+            text = ""
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise ReplFault("protocol", f"the REPL wrote non-UTF-8 output ({e.reason} at byte {e.start})",
-                            repr(raw[:300])) from None
-        try:
-            resp = parse_response(loads(text))
+            resp = parse_response(loads(text) if obj is None else obj)
         except (json.JSONDecodeError, ProtocolError) as e:
             raise ReplFault("protocol", f"the REPL wrote something that is not a protocol answer: {e}",
-                            text[:500]) from None
+                            (text or raw.decode("utf-8", "replace"))[:500]) from None
         self._expect_shape(req, resp)
         # A second object read together with the answer is a forged or confused answer: trust neither.
         # No extra syscall looks for output that arrives later: it is read as the next answer, where the
