@@ -66,7 +66,9 @@ class BridgeConfig:
     allow_native_decide: bool = False
     allow_fast_gate: bool = False  # accept a stand-in REPL that gives `#print axioms` no answer (not Lean)
     count_fast_gate: bool = False  # count such fast-gate `proved` verdicts as solved in prove/report
-    transport: str = "pty"  # how answers come back: "pty" (REPL v4.9.0 never flushes) or "pipe"
+    # how answers come back: "auto" (pipes when the project's REPL flushes, see bridge/lean/flush_backport.py;
+    # else a pty), "pty" (works for every REPL, also v4.9.0 unpatched, which never flushes) or "pipe"
+    transport: str = "auto"
     address_space_mb: int = 0  # sandbox RLIMIT_AS per process; 0: max(32768, 2 x memory_limit_mb)
     max_processes: int = 1024  # sandbox RLIMIT_NPROC (threads count too); 0: no limit
     max_file_mb: int = 1024  # sandbox RLIMIT_FSIZE: no file (or memfd) a candidate writes grows past it
@@ -165,7 +167,7 @@ _RANGES: dict[str, tuple[str, typing.Callable[[Any], bool]]] = {
     "address_space_mb": ("an integer >= 0 (0: derived from memory_limit_mb)", lambda v: v >= 0),
     "max_processes": ("an integer >= 0 (0: no limit)", lambda v: v >= 0),
     "max_file_mb": ("an integer >= 0 (0: no limit)", lambda v: v >= 0),
-    "transport": ('"pty" or "pipe"', lambda v: v in ("pty", "pipe")),
+    "transport": ('"auto", "pty" or "pipe"', lambda v: v in ("auto", "pty", "pipe")),
     "ray": ('a Ray address ("auto", "HOST:PORT", "ray://HOST:PORT", "local")', lambda v: bool(v.strip())),
 }
 

@@ -90,6 +90,35 @@ def test_a_real_repl_answer_arrives_over_the_pty(tmp_path: Path, sandbox: bool) 
         v.close()
 
 
+@pytest.mark.parametrize("sandbox", [False, True])
+def test_the_setup_built_repl_flushes_and_answers_over_pipes(tmp_path: Path, sandbox: bool) -> None:
+    """`bridge setup` backports upstream's flush (bridge/lean/flush_backport.py) and the default transport
+    is then pipes: each answer arrives without a pseudo-terminal. Where the project's REPL was built
+    without the backport, `auto` must have chosen the pty instead."""
+    from bridge.lean import flush_backport
+    from bridge.lean.project import LeanProject
+    from bridge.lean.protocol import Command
+    from bridge.lean.sandbox import sandbox_available
+
+    if sandbox and not sandbox_available()[0]:
+        pytest.skip("bubblewrap unusable here")
+    project = LeanProject(real_lean_project())  # type: ignore[arg-type]
+    v, r = _repl(tmp_path, "auto", sandbox)
+    flushed = flush_backport.answers_flushed(project.path, project.repl_binary())
+    assert r.transport_kind == ("pipe" if flushed else "pty")
+    if not flushed:
+        v.close()
+        pytest.skip("this project's REPL was built without the flush backport (run `bridge setup`)")
+    try:
+        r.start()
+        first = r.send(Command(cmd="example : 1 + 1 = 2 := rfl"), 300)
+        probe = r.send(Command(cmd="#check Nat", env=first.env), 60)  # type: ignore[union-attr]
+        assert not first.errors and not probe.errors and probe.messages[0].data.startswith("Nat")  # type: ignore[union-attr]
+    finally:
+        r.kill()
+        v.close()
+
+
 def test_a_missing_import_is_a_setup_error_not_failed_verdicts(tmp_path: Path) -> None:
     """REPL v4.9.0 answers a failed import with a bare env (REPL/Frontend.lean drops the header's
     messages): the probe `#check Nat` must fail in that env and make it a setup error."""

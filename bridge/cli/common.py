@@ -43,8 +43,10 @@ def add_config_flags(p: argparse.ArgumentParser, lean: bool = True) -> None:
         g.add_argument("--verbose", action="store_true", default=None,
                        help="when the REPL cannot start, show its full command line (inside the sandbox: the whole "
                        "bubblewrap command)")
-        g.add_argument("--transport", choices=("pty", "pipe"),
-                       help="how the REPL's answers come back (default pty: REPL v4.9.0 never flushes a pipe)")
+        g.add_argument("--transport", choices=("auto", "pty", "pipe"),
+                       help="how the REPL's answers come back (default auto: pipes when the project's REPL "
+                       "flushes each answer, as `bridge setup` builds it; else a pseudo-terminal, because REPL "
+                       "v4.9.0 as released never flushes a pipe)")
         g.add_argument("--ray", metavar="ADDRESS",
                        help="check on the Ray cluster at ADDRESS (\"auto\": the one this machine joined with "
                        "`ray start`; \"local\": start one here), one actor per worker (--workers; 0: one per "

@@ -181,7 +181,7 @@ def repl_probe(cfg: BridgeConfig) -> tuple[bool, str]:
             finally:
                 repl.kill()
             where = "sandboxed" if v.sandboxed else "unsandboxed"
-            return True, f"answered in {time.monotonic() - t0:.1f}s ({where}, transport {cfg.transport})"
+            return True, f"answered in {time.monotonic() - t0:.1f}s ({where}, transport {repl.transport_kind})"
     except BridgeError as e:
         return False, str(e)[:600]
 

@@ -24,6 +24,10 @@ Two behaviours:
     ``unknown identifier``;
   - ``repl.loop``: an input that starts with ``#`` or ``--`` gets no answer at all;
   - Lean 4.9 wording: ``declaration uses 'sorry'``.
+* ``FAKE_REPL_PINNED=backport``: the same REPL v4.9.0 after ``bridge setup`` backported upstream's flush
+  (``bridge/lean/flush_backport.py``): the JSON is still held by C stdio, and the blank line is written
+  with ``printFlush``, so the whole answer leaves in one write (blocks of 4,096 bytes before it, for a
+  big one).
 
 What a command "proves" is decided by markers in its text, so tests can drive every verdict:
 
@@ -82,8 +86,9 @@ BLOCK = 4096  # glibc's buffer for a pipe: st_blksize
 class Stdout:
     """fd 1, written the way the REPL's does: flushed per answer, or held like C stdio (pinned)."""
 
-    def __init__(self, pinned: bool):
+    def __init__(self, pinned: bool, flush_each_answer: bool = False):
         self.pinned = pinned
+        self.flush_each_answer = flush_each_answer
         self.tty = os.isatty(1)
         self.held = bytearray()
 
@@ -104,6 +109,13 @@ class Stdout:
             self._write(bytes(self.held[:BLOCK]))
             del self.held[:BLOCK]
 
+    def end_answer(self) -> None:
+        """The blank line after an answer: ``IO.println ""``, or (backported) ``printFlush "\\n"``."""
+        self.println(b"")
+        if self.flush_each_answer and self.held:
+            self._write(bytes(self.held))
+            del self.held[:]
+
     def raw(self, data: bytes) -> None:
         """Bytes printed without a newline (a half answer); held like the rest when pinned."""
         if not self.pinned or self.tty:
@@ -117,13 +129,14 @@ class Stdout:
         os._exit(code)  # a crash loses what is held
 
 
-OUT = Stdout(os.environ.get("FAKE_REPL_PINNED") == "1")
+OUT = Stdout(os.environ.get("FAKE_REPL_PINNED") in ("1", "backport"),
+             flush_each_answer=os.environ.get("FAKE_REPL_PINNED") == "backport")
 
 
 def answer(obj: dict) -> None:
     # the real REPL pretty-prints with line breaks; any layout without blank lines is equivalent
     OUT.println(json.dumps(obj, ensure_ascii=False, indent=1).encode())
-    OUT.println(b"")
+    OUT.end_answer()
 
 
 def read_requests():
@@ -210,7 +223,7 @@ def main() -> None:
             OUT.exit(17, crash=True)
         if replay:
             OUT.println(answers[n - 1].strip().encode())
-            OUT.println(b"")
+            OUT.end_answer()
             continue
         if takeover_after is not None and n > takeover_after:
             taken_over = True
@@ -306,14 +319,14 @@ def main() -> None:
             OUT.exit(1, crash=True)
         if "FAKE_GARBAGE" in cmd:
             OUT.println(b"this is not json")
-            OUT.println(b"")
+            OUT.end_answer()
             continue
         if "FAKE_HALF" in cmd:
             OUT.raw(b'{"env": 3, "messages": [{"severity": "err')
             OUT.exit(1, crash=not pinned)  # unpinned: already written; pinned: held, lost
         if "FAKE_NONUTF8" in cmd:
             OUT.println(b'{"env": \xff\xfe}')
-            OUT.println(b"")
+            OUT.end_answer()
             continue
         if "FAKE_STDERR_FLOOD" in cmd:
             chunk = b"x" * 65536 + b"\n"

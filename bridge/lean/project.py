@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bridge.config import BridgeConfig
 from bridge.errors import SetupError
+from bridge.lean import flush_backport
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -104,6 +105,16 @@ class ReplLaunch:
     lean_version: str
     manifest_hash: str
     env: dict[str, str] | None = None  # the environment to start it with (None: ours)
+    transport: str = "pty"  # "pipe" only for a REPL known to flush each answer (bridge/lean/transport.py)
+
+
+def resolve_transport(cfg: BridgeConfig, project: LeanProject | None) -> str:
+    """``auto``: pipes for the project's own REPL when it flushes each answer, a pty for anything else."""
+    if cfg.transport != "auto":
+        return cfg.transport
+    if project is None:
+        return "pty"
+    return "pipe" if flush_backport.answers_flushed(project.path, project.repl_binary()) else "pty"
 
 
 def caller_relative(argv: list[str], cwd: Path | None = None) -> list[str]:
@@ -132,7 +143,8 @@ def repl_launch(cfg: BridgeConfig) -> ReplLaunch:
         argv = shlex.split(cfg.repl_cmd)
         if not argv:
             raise SetupError("the REPL command is empty", "set --repl-cmd / BRIDGE_REPL_CMD to a command")
-        return ReplLaunch(caller_relative(argv), project.path, version, project.manifest_hash())
+        return ReplLaunch(caller_relative(argv), project.path, version, project.manifest_hash(),
+                          transport=resolve_transport(cfg, None))  # a command of unknown output: a pty
     if shutil.which("lake") is None:
         raise SetupError(
             "no `lake` on PATH, so no Lean REPL can be started",
@@ -141,6 +153,7 @@ def repl_launch(cfg: BridgeConfig) -> ReplLaunch:
         )
     binary = project.repl_binary()
     env = project.lake_environment() if binary else None
+    transport = resolve_transport(cfg, project)
     if binary and env is not None:
-        return ReplLaunch([str(binary)], project.path, version, project.manifest_hash(), env)
-    return ReplLaunch(project.repl_argv(), project.path, version, project.manifest_hash())
+        return ReplLaunch([str(binary)], project.path, version, project.manifest_hash(), env, transport)
+    return ReplLaunch(project.repl_argv(), project.path, version, project.manifest_hash(), transport=transport)

@@ -13,7 +13,9 @@ stdout) is a pseudo-terminal in raw mode:
   one JSON line; a pipe carries a 1 MB request unchanged;
 * stderr stays a pipe, drained into a bounded buffer by the caller.
 
-``kind="pipe"`` keeps plain pipes for REPLs known to flush (and for the benchmark baseline).
+``kind="pipe"`` keeps plain pipes for REPLs known to flush: any REPL tag since v4.10.0, and v4.9.0 once
+``bridge setup`` has backported that flush (:mod:`bridge.lean.flush_backport`); the configuration's
+``transport = "auto"`` picks it for those (:func:`bridge.lean.project.resolve_transport`).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bridge.errors import SetupError
-from bridge.lean import versions
+from bridge.lean import flush_backport, versions
 from bridge.lean.project import REPO_ROOT, LeanProject
 
 ELAN_INSTALL = "curl https://raw.githubusercontent.com/leanprover/elan/master/elan-init.sh -sSf | sh -s -- -y"
@@ -56,6 +56,7 @@ class Step:
     done: Callable[[], bool]
     hint: str
     optional: bool = False  # a failure is reported and setup carries on
+    action: Callable[[], str] | None = None  # done in this process instead of running argv; says what it did
 
 
 def write_workspace(path: Path, version: str) -> LeanProject:
@@ -118,6 +119,21 @@ def _declares(project: LeanProject, name: str) -> bool:
     return False
 
 
+def _backport(project: LeanProject) -> str:
+    if not flush_backport.apply(project.path):
+        raise SetupError("the REPL's REPL/Main.lean is not tag v4.9.0's, so it was left as it is", "")
+    return f"REPL/Main.lean now flushes each answer ({flush_backport.UPSTREAM}, backported)"
+
+
+def _repl_built(project: LeanProject) -> bool:
+    """Built, and not older than its Main.lean (a source patched after the build needs a rebuild)."""
+    binary = project.repl_binary()
+    if binary is None:
+        return False
+    src = flush_backport.main_lean(project.path)
+    return src is None or binary.stat().st_mtime >= src.stat().st_mtime
+
+
 def plan(project: LeanProject) -> list[Step]:
     elan = shutil.which("elan")
     if elan is None:
@@ -132,7 +148,12 @@ def plan(project: LeanProject) -> list[Step]:
              "check your network connection, or install the toolchain by hand with elan"),
         Step("mathlib cache", [lake, "exe", "cache", "get"], project.mathlib_built,
              "the Mathlib build cache could not be fetched; `lake build` builds Mathlib from source (hours)"),
-        Step("repl", [lake, "build", "repl"], lambda: project.repl_binary() is not None,
+        # After the cache step (it resolves every dependency, so the REPL's source is there) and before
+        # the REPL is built: REPL v4.9.0 gets upstream's flush fix, so its answers come over pipes.
+        Step("repl flush", [], lambda: not flush_backport.needs_backport(project.path),
+             "the REPL's source could not be patched: answers are read from a pseudo-terminal instead, "
+             "which works, a little slower", optional=True, action=lambda: _backport(project)),
+        Step("repl", [lake, "build", "repl"], lambda: _repl_built(project),
              "the REPL did not build; check its revision matches lean-toolchain in lakefile.lean"),
     ]
     if _declares(project, "bridge-check"):
@@ -149,6 +170,13 @@ def plan(project: LeanProject) -> list[Step]:
 
 
 def run_step(step: Step, cwd: Path, log: Callable[[str], None], quiet_after: float = 5.0) -> None:
+    if step.action is not None:
+        try:
+            log(f"[{step.name}] {step.action()}")
+        except (OSError, SetupError) as e:
+            detail = e.message if isinstance(e, SetupError) else str(e)
+            raise SetupError(f"step '{step.name}' failed: {detail}", step.hint) from None
+        return
     log(f"[{step.name}] $ {' '.join(step.argv)}")
     t0 = time.monotonic()
     try:

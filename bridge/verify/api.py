@@ -197,7 +197,7 @@ class Verifier:
                                                      *extra_sandbox_paths(self.cfg)],
                                 cwd=self.launch.cwd, env=env, limits=sandbox_limits(self.cfg))
         return Repl(argv, cwd=self.launch.cwd, env=env, memory_limit_mb=self.cfg.memory_limit_mb or None,
-                    transport_kind=self.cfg.transport)
+                    transport_kind=self.launch.transport)
 
     def _pool(self) -> JobPool:
         limits = pool_limits(self.cfg)
