@@ -13,8 +13,10 @@ the REPL. Why it is safe:
 * it calls only ``IO.getStdout``, ``IO.FS.Stream.putStr`` and ``IO.FS.Stream.flush``, which Lean's
   ``Init/System/IO.lean`` has had since long before v4.9.0; the bytes written are the same (``"\\n"``,
   as ``IO.println ""`` wrote), only their timing changes;
-* Lake leaves a package at its manifest revision alone (``updateGitPkg`` returns when the head is at
-  the revision), and rebuilds ``REPL.Main`` because its source hash changed;
+* Lake leaves a package at its manifest revision alone: ``PackageEntry.materialize`` (Lake's
+  ``Load/Materialize.lean``) checks out only when the head differs from the manifest's revision, and a
+  changed tree at that revision only logs "repository ... has local changes"; it rebuilds
+  ``REPL.Main`` because its source hash changed;
 * bridge reads an answer over pipes only when the built binary is newer than a ``Main.lean`` that
   flushes (:func:`answers_flushed`); anything else (an unpatched or stale build, ``--repl-cmd``) keeps
   the pseudo-terminal, which works for every REPL.
