@@ -132,6 +132,9 @@ MINIF2F_HEADER = "import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 40000
     MINIF2F_HEADER, "import Mathlib\nopen scoped BigOperators Topology\n", "-- a prover's header\nimport Mathlib\n",
     "/-\n  Copyright: none.\n-/\nimport Mathlib\n", "universe u v\n", "set_option linter.unusedVariables false\n",
     "set_option maxHeartbeats 0 -- no limit\n", "set_option autoImplicit false\n",
+    # red team's false rejects: a hidden or explicit name list (sent to Lean escaped, see below)
+    "open Nat hiding add_comm\n", "open Nat hiding add_comm mul_comm\n", "open Nat (succ_le_iff le_of_lt_succ)\n",
+    "open Real (pi)\n", "open Finset hiding «sum»\n",
 ])
 def test_honest_model_headers_pass_the_header_allow_list(text: str) -> None:
     assert screen_header(text) is None
@@ -141,7 +144,9 @@ def test_honest_model_headers_pass_the_header_allow_list(text: str) -> None:
     "open Nat in axiom corpus_ax : False\n", "set_option debug.skipKernelTC true\n",
     "set_option maxHeartbeats 400000 in #eval 1\n", "set_option maxHeartbeats 400000 in\n",
     "/- c -/ set_option debug.skipKernelTC true\n", "import Lean\n", "import Corpus.Evil\n", "import «Mathlib»\n",
-    "import runtime Mathlib\n", "import Mathlib open Nat\n", "open Lean Elab\n", "open Nat hiding add_comm\n",
+    "import runtime Mathlib\n", "import Mathlib open Nat\n", "open Lean Elab\n", "open Lean hiding a\n",
+    "open Lean.Elab (a)\n", "open Nat Real hiding a\n", "open scoped Nat hiding a\n", "open Nat hiding\n",
+    "open Nat (a\n", "open Nat ()\n", "open Nat hiding a (b)\n", "open Nat hiding a → b\n", "open Nat (a) b\n",
     "open Nat renaming add_comm → ac\n", "open\n", "set_option maxHeartbeats \"4\"\n", "set_option pp.all true\n",
     "macro_rules | `(tactic| omega) => `(tactic| sorry)\n", "@[simp] theorem x : True := trivial\n",
     "import Mathlib\n#exit\n", "set_option trace.profiler.output \"x\"\n", "universe Lean.u\n", "import Mathlib /- x\n",
@@ -188,6 +193,27 @@ def test_the_header_lean_gets_is_rebuilt_from_the_tokens_the_screen_judged(own: 
         assert "skipKernelTC" not in merged and "Cheat" not in merged, merged
         added = set(merged.splitlines()) - {"import Mathlib", ""}
         assert added <= judged, (added, judged)
+
+
+@pytest.mark.parametrize("own,sent", [
+    ("open Nat hiding add_comm h₀\n", "open Nat hiding «add_comm» «h₀»"),
+    ("open Nat (succ_le_iff Nat.«x»)\n", "open Nat («succ_le_iff» «Nat».«x»)"),
+    # a keyword of Mathlib's token table in the list would end it and start a second command; escaped,
+    # it is only a name (that Nat lacks: Lean's error, a failed header, never a second command)
+    ("open Nat hiding a set_option debug.skipKernelTC true\n",
+     "open Nat hiding «a» «set_option» «debug».«skipKernelTC» «true»"),
+    ("open Nat (a irreducible_def b)\n", "open Nat («a» «irreducible_def» «b»)"),
+])
+def test_a_name_list_of_open_is_sent_escaped(own: str, sent: str) -> None:
+    assert screen_header(own) is None
+    merged = merge_header("import Mathlib\n", own)
+    assert merged == "import Mathlib\n" + sent + "\n"
+    from bridge.verify.lexer import code_lines
+
+    # every name Lean reads in that list is one escaped identifier token, so none is a keyword
+    line = code_lines(sent)[0]
+    listed = [t for t in line[3:] if t.kind == "ident"]
+    assert listed and all(t.text.startswith("«") and t.text.endswith("»") for t in listed)
 
 
 def test_a_line_inside_a_block_comment_is_never_moved_out_of_it() -> None:

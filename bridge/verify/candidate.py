@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.verify.lean_text import declarations, find_declaration, mask, statement_name, top_level_assign
-from bridge.verify.lexer import LexError, code_lines
+from bridge.verify.lexer import LexError, code_lines, header_command
 
 DEFAULT_HEADER = "import Mathlib"
 
@@ -108,7 +108,7 @@ def merge_header(given: str | None, own: str, default: str = DEFAULT_HEADER) -> 
     # `«u"»` opens a string there and a line Lean reads as code would be moved as a comment). Text
     # the lexer refuses adds nothing: the screen refuses that candidate.
     try:
-        cmds = [" ".join(t.text for t in line) for line in code_lines(own)]
+        cmds = [header_command(line) for line in code_lines(own)]
     except LexError:
         cmds = []
     if given is None and any(c.startswith("import ") for c in cmds):

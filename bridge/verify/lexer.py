@@ -840,3 +840,48 @@ def code_lines(text: str) -> list[list[Token]]:
         if t.kind not in ("comment", "doc_comment"):
             lines.setdefault(text.count("\n", 0, t.start), []).append(t)
     return list(lines.values())
+
+
+_NAME_PART = re.compile(rf"[{_ID_FIRST}][{_ID_REST}]*|«[^«»\n]+»")
+
+
+def escaped_name(text: str) -> str | None:
+    """One identifier with every part in «» (``add_comm`` -> ``«add_comm»``, ``a.«b»`` -> ``«a».«b»``), or
+    None when ``text`` is not a plain dotted name. An escaped identifier is never a keyword (Lean's
+    ``identFn`` reads ``«...»`` as a name part, and no token starts with ``«``), so a name list
+    (``open X hiding a b``) cannot end early at a command keyword of Mathlib's token table, which this
+    lexer does not know, and start a second command on the line."""
+    parts = []
+    pos = 0
+    while True:
+        m = _NAME_PART.match(text, pos)
+        if m is None:
+            return None
+        part = m.group(0)
+        parts.append(part if part.startswith("«") else f"«{part}»")
+        pos = m.end()
+        if pos == len(text):
+            return ".".join(parts)
+        if text[pos] != ".":
+            return None
+        pos += 1
+
+
+def open_name_list(line: list[Token]) -> tuple[Token, list[Token], str] | None:
+    """``open NS hiding a b`` / ``open NS (a b)``: (NS, the listed names, "hiding" or "("), else None."""
+    if len(line) >= 4 and line[0].text == "open" and line[2].text == "hiding":
+        return line[1], line[3:], "hiding"
+    if len(line) >= 5 and line[0].text == "open" and line[2].text == "(" and line[-1].text == ")":
+        return line[1], line[2 + 1:-1], "("
+    return None
+
+
+def header_command(line: list[Token]) -> str:
+    """The text Lean is sent for one header line the screen passed: its tokens, with the names of an
+    ``open NS hiding ...`` / ``open NS (...)`` list escaped (:func:`escaped_name`)."""
+    listed = open_name_list(line)
+    if listed is None:
+        return " ".join(t.text for t in line)
+    ns, names, how = listed
+    quoted = " ".join(escaped_name(t.text) or t.text for t in names)
+    return f"open {ns.text} hiding {quoted}" if how == "hiding" else f"open {ns.text} ({quoted})"

@@ -29,6 +29,8 @@ from bridge.verify.lexer import (
     Readings,
     Token,
     code_lines,
+    escaped_name,
+    open_name_list,
     tokenize,
     tokenize_readings,
 )
@@ -99,7 +101,7 @@ BUILTIN_RULES = {
     "environment": "touches the environment, the elaborator or IO",
     "native_decide": "`native_decide` trusts the compiler (allow with --allow-native-decide)",
     "header": "a header line the model wrote is not one command of the header allow-list (`import` of the "
-              "project's libraries, `open A B` without `in`, an allowed `set_option` to a number or true/false, "
+              "project's libraries, `open A B` without `in`, `open A hiding x` / `open A (x)`, an allowed `set_option` to a number or true/false, "
               "`universe`), one per line",
 }
 _HASH_RULES = {"#exit": "exit", "#guard_msgs": "guard_msgs", "#eval": "eval", "#eval!": "eval", "#reduce": "eval",
@@ -650,8 +652,9 @@ def screen_header(text: str) -> tuple[str, str, int, str] | None:
     a `code` row's leading lines, a chat answer's): each line holds at most one of
 
     * ``import M`` with ``M`` under ``import_roots`` (rules.toml; no ``runtime``, no ``«»``);
-    * ``open [scoped] A B ...`` without ``in`` (it would qualify the next line), none of ``hiding``,
-      ``renaming``, ``(...)``, ``private``, and no forbidden namespace (``Lean``, ``IO``, ...);
+    * ``open [scoped] A B ...`` without ``in`` (it would qualify the next line), no ``renaming`` or
+      ``private``, and no forbidden namespace (``Lean``, ``IO``, ...); or ``open A hiding x y`` /
+      ``open A (x y)`` with one namespace, whose names Lean is sent escaped (``lexer.header_command``);
     * ``set_option NAME V`` with ``NAME`` on the body's option allow-list and ``V`` a number or
       ``true``/``false``, nothing after it (no ``in``);
     * ``universe u v``;
@@ -680,6 +683,15 @@ def _header_line_fault(line: list[Token], pol: Policy) -> Token | None:
         if len(args) != 1 or args[0].kind != "ident" or not _ASCII_NAME.fullmatch(args[0].text):
             return args[0] if args else head
         return None if args[0].text.split(".")[0] in pol.import_roots else args[0]
+    if head.text == "open" and (listed := open_name_list(line)) is not None:
+        # `open NS hiding a b` / `open NS (a b)`: one namespace, then names Lean is sent escaped
+        # (`«a»`, lexer.header_command), which no keyword can be, so the list cannot end in a command
+        ns, names, _ = listed
+        if ns.kind != "ident" or not _OPEN_NAME.fullmatch(ns.text) \
+                or any(p in pol.namespaces for p in _name_parts(ns.text)):
+            return ns
+        bad = [t for t in names if t.kind != "ident" or escaped_name(t.text) is None]
+        return bad[0] if bad else None
     if head.text == "open":
         names = args[1:] if args and args[0].text == "scoped" else args
         for t in names:
