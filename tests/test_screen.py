@@ -122,7 +122,13 @@ def test_pathological_texts_are_screened_in_linear_time(text: str) -> None:
 
 
 # -- issue 25: the header allow-list, the screen's rules ---------------------------------------------
-from bridge.verify.candidate import from_code, merge_header, split_header, with_reference_statement  # noqa: E402
+from bridge.verify.candidate import (  # noqa: E402
+    from_code,
+    from_parts,
+    merge_header,
+    split_header,
+    with_reference_statement,
+)
 from bridge.verify.screen import screen, screen_header  # noqa: E402
 
 MINIF2F_HEADER = "import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 400000\n\nopen BigOperators Real Nat Topology Rat\n\n"
@@ -135,6 +141,11 @@ MINIF2F_HEADER = "import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 40000
     # red team's false rejects: a hidden or explicit name list (sent to Lean escaped, see below)
     "open Nat hiding add_comm\n", "open Nat hiding add_comm mul_comm\n", "open Nat (succ_le_iff le_of_lt_succ)\n",
     "open Real (pi)\n", "open Finset hiding «sum»\n",
+    # and more of them: Mathlib namespaces that start lowercase (sent escaped), push_neg's option, a name
+    # list continued on an indented line
+    "open intervalIntegral\n", "open scoped symmDiff nonZeroDivisors\n",
+    "open ArithmeticFunction\nopen scoped ArithmeticFunction.sigma\n", "set_option push_neg.use_distrib true\n",
+    "open Nat hiding add_comm\n  mul_comm\n",
 ])
 def test_honest_model_headers_pass_the_header_allow_list(text: str) -> None:
     assert screen_header(text) is None
@@ -146,7 +157,8 @@ def test_honest_model_headers_pass_the_header_allow_list(text: str) -> None:
     "/- c -/ set_option debug.skipKernelTC true\n", "import Lean\n", "import Corpus.Evil\n", "import «Mathlib»\n",
     "import runtime Mathlib\n", "import Mathlib open Nat\n", "open Lean Elab\n", "open Lean hiding a\n",
     "open Lean.Elab (a)\n", "open Nat Real hiding a\n", "open scoped Nat hiding a\n", "open Nat hiding\n",
-    "open Nat (a\n", "open Nat ()\n", "open Nat hiding a (b)\n", "open Nat hiding a → b\n", "open Nat (a) b\n",
+    "open Nat (a\n", "open Nat ()\n", "open «Lean»\n", "open Nat in\n", "open Nat variable\n",
+    "open Nat\n  /- c -/ set_option debug.skipKernelTC true\n", "open Nat\n\tset_option debug.skipKernelTC true\n", "open Nat hiding a (b)\n", "open Nat hiding a → b\n", "open Nat (a) b\n",
     "open Nat renaming add_comm → ac\n", "open\n", "set_option maxHeartbeats \"4\"\n", "set_option pp.all true\n",
     "macro_rules | `(tactic| omega) => `(tactic| sorry)\n", "@[simp] theorem x : True := trivial\n",
     "import Mathlib\n#exit\n", "set_option trace.profiler.output \"x\"\n", "universe Lean.u\n", "import Mathlib /- x\n",
@@ -214,6 +226,38 @@ def test_a_name_list_of_open_is_sent_escaped(own: str, sent: str) -> None:
     line = code_lines(sent)[0]
     listed = [t for t in line[3:] if t.kind == "ident"]
     assert listed and all(t.text.startswith("«") and t.text.endswith("»") for t in listed)
+
+
+@pytest.mark.parametrize("own,sent", [
+    ("open intervalIntegral\n", "open «intervalIntegral»"),
+    ("open scoped ArithmeticFunction.sigma Real\n", "open scoped «ArithmeticFunction».«sigma» Real"),
+    ("open Nat hiding add_comm\n  mul_comm\n", "open Nat hiding «add_comm» «mul_comm»"),
+    ("open Nat\n  foo_bar\n", "open Nat «foo_bar»"),  # Lean reads the indented line as more names too
+])
+def test_opened_names_that_could_be_keywords_are_sent_escaped(own: str, sent: str) -> None:
+    assert screen_header(own) is None
+    assert merge_header("import Mathlib\n", own) == "import Mathlib\n" + sent + "\n"
+
+
+def test_a_keyword_cannot_end_an_open_in_list_in_the_body() -> None:
+    """Red team: `open Finset set_option linter.unusedVariables false in` is a bare `open Finset` for Lean
+    (the keyword ends the list), then `set_option ... in` before the statement."""
+    ref = "theorem t (x : ℕ) : x = x := by\n"
+    for helpers in ("open Finset set_option linter.unusedVariables false in\n",
+                    "open scoped Classical set_option linter.unusedVariables false in\n"):
+        hit = screen(from_parts("o", "import Mathlib\n", ref, "  rfl", helpers=helpers))
+        assert hit is not None and hit.rule == "open", hit
+    lemma = "lemma corpus_h : True := trivial\n"
+    for helpers in ("open Finset in\n" + lemma, "open intervalIntegral in\n" + lemma, "open «foo» in\n" + lemma,
+                    "open Finset in\nset_option linter.unusedVariables false in\n" + lemma):
+        assert screen(from_parts("o", "import Mathlib\n", ref, "  rfl", helpers=helpers)) is None, helpers
+
+
+def test_split_header_gives_an_in_line_to_the_body_across_blank_lines() -> None:
+    own, rest = split_header("import Mathlib\nopen Real\n\nset_option maxHeartbeats 800000 in\n\ntheorem t : True := trivial\n")
+    assert own == "import Mathlib\nopen Real\n\n" and rest.startswith("set_option maxHeartbeats 800000 in")
+    own, rest = split_header("open Nat hiding a\n  b\n/- c -/ theorem t : True := trivial\n")
+    assert own == "open Nat hiding a\n  b\n" and rest.startswith("/- c -/ theorem")
 
 
 def test_a_line_inside_a_block_comment_is_never_moved_out_of_it() -> None:

@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.verify.lean_text import declarations, find_declaration, mask, statement_name, top_level_assign
-from bridge.verify.lexer import LexError, code_lines, header_command
+from bridge.verify.lexer import LexError, header_command, header_lines
 
 DEFAULT_HEADER = "import Mathlib"
 
 _HEADER_LINE = re.compile(r"^\s*(import|open|set_option|universe)\b")
+# more names of the `open` line above it: indented, and code first (lexer.header_lines joins it the same way)
+_CONTINUATION = re.compile(r"[ \t]+(?![ \t]|--|/-|\n|\r)")
 
 
 @dataclass
@@ -108,15 +110,17 @@ def merge_header(given: str | None, own: str, default: str = DEFAULT_HEADER) -> 
     # `«u"»` opens a string there and a line Lean reads as code would be moved as a comment). Text
     # the lexer refuses adds nothing: the screen refuses that candidate.
     try:
-        cmds = [header_command(line) for line in code_lines(own)]
+        lines = header_lines(own)
+        cmds = [header_command(line) for line in lines]
+        plain = [" ".join(t.text for t in line) for line in lines]  # what a given header's line reads as
     except LexError:
-        cmds = []
+        cmds, plain = [], []
     if given is None and any(c.startswith("import ") for c in cmds):
         base = ""  # a whole file: its own imports are the header
     else:
         base = default if given is None else given
     have = {" ".join(ln.split()) for ln in _lines(mask(base))}
-    new = [ln for ln in cmds if ln and ln not in have]
+    new = [ln for ln, p in zip(cmds, plain, strict=True) if ln and ln not in have and p not in have]
     if not new:
         return base
     imports = [ln for ln in new if ln.startswith("import ")]
@@ -145,16 +149,26 @@ def split_header(text: str) -> tuple[str, str]:
     the rest. The split only decides where the header ends: both parts are screened."""
     lines, masked = _lines(text), _lines(mask(text))
     cut = 0
+    opened = False  # the last header line is an `open`: an indented line after it continues its names
     for i, m in enumerate(masked):
-        if _HEADER_LINE.match(m) or (cut == i and not lines[i].strip()):  # (blank lines right after one too)
+        if _HEADER_LINE.match(m) or (cut == i and not lines[i].strip()) \
+                or (cut == i and opened and _CONTINUATION.match(lines[i])):  # (blank lines right after one too)
+            if m.strip():
+                opened = bool(re.match(r"\s*open\b", m)) or (opened and bool(_CONTINUATION.match(lines[i])))
             cut = i + 1
             continue
         if not m.strip():
             continue
         break
-    # `open Foo in` qualifies the next declaration: it is part of the body, not the header
-    while cut > 0 and re.search(r"\bin\s*$", masked[cut - 1]):
-        cut -= 1
+    # `open Foo in` qualifies the next declaration: it is part of the body, not the header (with the
+    # blank lines between them)
+    while cut > 0:
+        k = cut - 1
+        while k >= 0 and not masked[k].strip():
+            k -= 1
+        if k < 0 or not re.search(r"\bin\s*$", masked[k]):
+            break
+        cut = k
     return "".join(lines[:cut]), "".join(lines[cut:])
 
 

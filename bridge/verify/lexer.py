@@ -876,12 +876,41 @@ def open_name_list(line: list[Token]) -> tuple[Token, list[Token], str] | None:
     return None
 
 
+def header_lines(text: str) -> list[list[Token]]:
+    """:func:`code_lines` of a model's header, with a line that starts past column 0 joined to an
+    ``open`` line before it: Lean reads it as more of that ``open``'s names (they need only a column
+    past the command's), so the screen and the rebuilt header must see one command too."""
+    out: list[list[Token]] = []
+    for line in code_lines(text):
+        first = line[0]
+        indent = text[text.rfind("\n", 0, first.start) + 1:first.start]
+        # only spaces or tabs before it (a comment first makes it a line of its own, as split_header does)
+        if out and indent and not indent.strip(" \t") and out[-1][0].text == "open":
+            out[-1] = out[-1] + line
+        else:
+            out.append(line)
+    return out
+
+
+_CAPITAL_NAME = re.compile(r"[A-Z][A-Za-z0-9_']*(?:\.[A-Z][A-Za-z0-9_']*)*")
+
+
 def header_command(line: list[Token]) -> str:
     """The text Lean is sent for one header line the screen passed: its tokens, with the names of an
-    ``open NS hiding ...`` / ``open NS (...)`` list escaped (:func:`escaped_name`)."""
+    ``open NS hiding ...`` / ``open NS (...)`` list escaped, and an opened namespace that does not start
+    with a capital (``intervalIntegral``, which a keyword could look like) escaped too (:func:`escaped_name`)."""
     listed = open_name_list(line)
-    if listed is None:
-        return " ".join(t.text for t in line)
-    ns, names, how = listed
-    quoted = " ".join(escaped_name(t.text) or t.text for t in names)
-    return f"open {ns.text} hiding {quoted}" if how == "hiding" else f"open {ns.text} ({quoted})"
+    if listed is not None:
+        ns, names, how = listed
+        quoted = " ".join(escaped_name(t.text) or t.text for t in names)
+        space = _capital_or_escaped(ns.text)
+        return f"open {space} hiding {quoted}" if how == "hiding" else f"open {space} ({quoted})"
+    if line[0].text == "open":
+        scoped = len(line) > 1 and line[1].text == "scoped"
+        rest = line[2:] if scoped else line[1:]
+        return " ".join(["open", *(["scoped"] if scoped else []), *(_capital_or_escaped(t.text) for t in rest)])
+    return " ".join(t.text for t in line)
+
+
+def _capital_or_escaped(text: str) -> str:
+    return text if _CAPITAL_NAME.fullmatch(text) else (escaped_name(text) or text)

@@ -28,8 +28,8 @@ from bridge.verify.lexer import (
     LexError,
     Readings,
     Token,
-    code_lines,
     escaped_name,
+    header_lines,
     open_name_list,
     tokenize,
     tokenize_readings,
@@ -107,6 +107,7 @@ BUILTIN_RULES = {
 _HASH_RULES = {"#exit": "exit", "#guard_msgs": "guard_msgs", "#eval": "eval", "#eval!": "eval", "#reduce": "eval",
                "#print": "eval", "#exec": "eval"}
 _OPEN_MODIFIERS = frozenset({"private", "hiding", "renaming", "local", "in_namespace"})
+_OPEN_NOT_NAMES = _OPEN_MODIFIERS | {"in", "scoped", "open", "set_option", "import", "universe"}
 _AESOP_PHASES = frozenset({"unsafe"})  # `aesop (add unsafe 50% apply foo)`: a rule phase, not a declaration
 # Words that may begin a line at column 0 of model code: declarations and their parts, the allowed
 # command forms, and what continues a declaration (a match arm, a where, termination hints).
@@ -378,6 +379,9 @@ def _check_option(code: list[Token], i: int, pol: Policy) -> None:
         raise _Found("set_option", BUILTIN_RULES["set_option"], val or name)
 
 
+_BODY_OPEN_NAME = re.compile(r"^«|[A-Z]")
+
+
 def _check_open(code: list[Token], i: int, pol: Policy) -> None:
     j = i + 1
     if j < len(code) and code[j].text == "scoped":
@@ -386,6 +390,13 @@ def _check_open(code: list[Token], i: int, pol: Policy) -> None:
     while j < len(code) and code[j].kind == "ident" and code[j].text != "in":
         if code[j].text in _OPEN_MODIFIERS:
             raise _Found("open", BUILTIN_RULES["open"], code[j])
+        if not _BODY_OPEN_NAME.search(code[j].text) or code[j].text in _CHAIN_TARGETS:
+            # a command keyword (`set_option`, Mathlib's snake_case ones) would end the list there and
+            # leave a bare `open` for the rest of the file: a name here must hold a capital (no keyword
+            # does) or be escaped
+            raise _Found("open", "a name in an `open ... in` list must be a namespace with a capital letter "
+                         "(`open Nat in`, `open intervalIntegral in`) or escaped (`open «foo» in`): a keyword "
+                         "there would end the list and leave a bare `open`", code[j])
         if _name_parts(code[j].text)[0] in pol.namespaces:
             raise _Found("environment", BUILTIN_RULES["environment"], code[j])
         names += 1
@@ -640,10 +651,17 @@ def _trailing_modifier(helpers: str) -> tuple[str, str, int, str] | None:
 
 
 _ASCII_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_']*(?:\.[A-Za-z_][A-Za-z0-9_']*)*")
-_OPEN_NAME = re.compile(r"(?!(?:Type|Sort|Prop)\b)[A-Z][A-Za-z0-9_']*(?:\.[A-Z][A-Za-z0-9_']*)*")
 # header-only options a file may turn off (`set_option autoImplicit false`): never on, never in the body
 _HEADER_OFF_OPTIONS = frozenset({"autoImplicit", "relaxedAutoImplicit"})
 _UNIVERSE_NAME = re.compile(r"[a-z](?:_?[0-9]+|[₀-₉]+)?")
+
+
+def _open_name_ok(t: Token, pol: Policy) -> bool:
+    """A namespace a header line opens: a plain dotted name (sent escaped unless it starts with a capital),
+    not a word that means something else there, never a forbidden namespace."""
+    return (t.kind == "ident" and escaped_name(t.text) is not None and t.text not in _OPEN_NOT_NAMES
+            and t.text not in ("Type", "Sort", "Prop") and t.text not in pol.words  # `namespace`, `variable`
+            and not any(p in pol.namespaces for p in _name_parts(t.text)))
 
 
 def screen_header(text: str) -> tuple[str, str, int, str] | None:
@@ -664,7 +682,7 @@ def screen_header(text: str) -> tuple[str, str, int, str] | None:
     second command after the first, a string) is refused."""
     pol = policy()
     try:
-        lines = code_lines(text)
+        lines = header_lines(text)
     except LexError as e:
         return "header", f"{BUILTIN_RULES['header']}: {e.message}", e.offset, text[e.offset:e.offset + 40]
     for line in lines:
@@ -687,18 +705,18 @@ def _header_line_fault(line: list[Token], pol: Policy) -> Token | None:
         # `open NS hiding a b` / `open NS (a b)`: one namespace, then names Lean is sent escaped
         # (`«a»`, lexer.header_command), which no keyword can be, so the list cannot end in a command
         ns, names, _ = listed
-        if ns.kind != "ident" or not _OPEN_NAME.fullmatch(ns.text) \
-                or any(p in pol.namespaces for p in _name_parts(ns.text)):
+        if not _open_name_ok(ns, pol):
             return ns
         bad = [t for t in names if t.kind != "ident" or escaped_name(t.text) is None]
         return bad[0] if bad else None
     if head.text == "open":
         names = args[1:] if args and args[0].text == "scoped" else args
         for t in names:
-            # the lexer reads keywords as identifiers: a namespace here starts with a capital (no keyword
-            # does), so no second command (`open Nat set_option …`, `open Nat namespace Foo`) hides in it
-            if (t.kind != "ident" or not _OPEN_NAME.fullmatch(t.text)
-                    or any(p in pol.namespaces for p in _name_parts(t.text))):
+            # the lexer reads keywords as identifiers: a namespace that does not start with a capital
+            # (`intervalIntegral`, or a keyword) is sent escaped (lexer.header_command), so no second
+            # command (`open Nat set_option …`, `open Nat namespace Foo`) hides in the list; the words
+            # that would mean something else here are refused outright, for a clear reason
+            if not _open_name_ok(t, pol):
                 return t
         return None if names else head
     if head.text == "set_option":
