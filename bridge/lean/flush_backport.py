@@ -87,16 +87,23 @@ def apply(root: Path) -> bool:
     return True
 
 
+def built_after_source(root: Path, binary: Path) -> bool:
+    """Whether ``binary`` was built after the REPL's ``Main.lean`` was last written (Lake rebuilds on a
+    changed source, so a newer binary is its build); True when there is no source to compare with."""
+    src = main_lean(root)
+    try:
+        return src is None or binary.stat().st_mtime >= src.stat().st_mtime
+    except OSError:
+        return False
+
+
 def answers_flushed(root: Path, binary: Path | None) -> bool:
     """Whether the project's built REPL ``binary`` flushes each answer: its source flushes and the binary
-    was built after that source was last written (Lake rebuilds on a changed source, so a newer binary is
-    its build)."""
+    was built after that source (:func:`built_after_source`)."""
     src = main_lean(root)
     if binary is None or src is None:
         return False
     try:
-        if not flushes(src.read_text(encoding="utf-8", errors="replace")):
-            return False
-        return binary.stat().st_mtime >= src.stat().st_mtime
+        return flushes(src.read_text(encoding="utf-8", errors="replace")) and built_after_source(root, binary)
     except OSError:
         return False

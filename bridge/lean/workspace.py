@@ -128,10 +128,7 @@ def _backport(project: LeanProject) -> str:
 def _repl_built(project: LeanProject) -> bool:
     """Built, and not older than its Main.lean (a source patched after the build needs a rebuild)."""
     binary = project.repl_binary()
-    if binary is None:
-        return False
-    src = flush_backport.main_lean(project.path)
-    return src is None or binary.stat().st_mtime >= src.stat().st_mtime
+    return binary is not None and flush_backport.built_after_source(project.path, binary)
 
 
 def plan(project: LeanProject) -> list[Step]:

@@ -390,7 +390,7 @@ def _check_open(code: list[Token], i: int, pol: Policy) -> None:
     while j < len(code) and code[j].kind == "ident" and code[j].text != "in":
         if code[j].text in _OPEN_MODIFIERS:
             raise _Found("open", BUILTIN_RULES["open"], code[j])
-        if not _BODY_OPEN_NAME.search(code[j].text) or code[j].text in _CHAIN_TARGETS:
+        if not _BODY_OPEN_NAME.search(code[j].text):
             # a command keyword (`set_option`, Mathlib's snake_case ones) would end the list there and
             # leave a bare `open` for the rest of the file: a name here must hold a capital (no keyword
             # does) or be escaped
